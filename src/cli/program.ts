@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+
+/**
+ * The command tree. Each verb lives in its own file and exports `register(program)`; this file only
+ * wires them, so the README's CLI reference can be generated from the same definitions.
+ */
+export function buildProgram(): Command {
+  const program = new Command('meshwasm')
+    .description('WebAssembly filters for Envoy-based service meshes, distributed through OCI registries')
+    .version('0.1.0')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .showHelpAfterError();
+  for (const register of verbs) register(program);
+  return program;
+}
+
+type Register = (program: Command) => void;
+const verbs: Register[] = [];
