@@ -1,0 +1,56 @@
+/**
+ * Everything `meshwasm install` applies, as a pure function of its options. `deploy/` is generated from
+ * the same functions (`npm run gen:deploy`), and a test fails if the two drift.
+ */
+import { imagesConfigMap } from '../images.js';
+import { DEFAULT_FILTERS_DIR, DEFAULT_NAMESPACE, type KubeObject } from '../types.js';
+import { filterDeploymentCrd } from './crd.js';
+import { rbacObjects } from './rbac.js';
+import { agentDaemonSet, controllerDeployment } from './workloads.js';
+
+export { filterDeploymentCrd } from './crd.js';
+export { rbacObjects, serviceAccount } from './rbac.js';
+export { agentDaemonSet, controllerDeployment, HEALTH_PORT } from './workloads.js';
+export { commonLabels } from './labels.js';
+
+export const DEFAULT_IMAGE = 'ghcr.io/meshwasm/meshwasm:0.1.0';
+
+export interface InstallOptions {
+  /** Where the controller, agent, ConfigMap and pull secret live; default istio-system. */
+  namespace?: string;
+  /** The image both the controller and the agent run; default ghcr.io/meshwasm/meshwasm:0.1.0. */
+  image?: string;
+  /** The node directory for modules; default /var/local/lib/wasm-filters. */
+  filtersDir?: string;
+}
+
+/** A group of objects and the deploy/ file that holds them. */
+export interface ManifestFile {
+  file: string;
+  objects: KubeObject[];
+}
+
+export function resolveInstallOptions(options: InstallOptions = {}): Required<InstallOptions> {
+  return {
+    namespace: options.namespace ?? DEFAULT_NAMESPACE,
+    image: options.image ?? DEFAULT_IMAGE,
+    filtersDir: options.filtersDir ?? DEFAULT_FILTERS_DIR,
+  };
+}
+
+/** The install objects grouped by deploy/ file, in apply order (CRD first, workloads last). */
+export function installManifestFiles(options: InstallOptions = {}): ManifestFile[] {
+  const o = resolveInstallOptions(options);
+  return [
+    { file: 'crd.yaml', objects: [filterDeploymentCrd()] },
+    { file: 'rbac.yaml', objects: rbacObjects(o.namespace) },
+    { file: 'configmap.yaml', objects: [imagesConfigMap([], o.namespace)] },
+    { file: 'controller.yaml', objects: [controllerDeployment(o)] },
+    { file: 'agent.yaml', objects: [agentDaemonSet(o)] },
+  ];
+}
+
+/** Every install object in apply order. Uninstall deletes them in reverse. */
+export function installManifests(options: InstallOptions = {}): KubeObject[] {
+  return installManifestFiles(options).flatMap((f) => f.objects);
+}

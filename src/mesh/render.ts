@@ -1,0 +1,68 @@
+/**
+ * One call from an ASMFilterDeployment object to everything it produces (pure): validation, the
+ * EnvoyFilter, the workload patch and the pinned reference for the images ConfigMap. The CLI's `render`,
+ * the controller and the render benchmark all go through here.
+ */
+import { renderEnvoyFilter, type EnvoyFilter, type RenderOptions } from './envoyfilter.js';
+import { pinnedReference } from './reference.js';
+import { validateFilterDeployment, type FieldError, type ValidateOptions } from './validate.js';
+import { workloadPatch, type WorkloadMergePatch } from './workload.js';
+import type { ValidFilterDeployment, WorkloadKind } from './types.js';
+
+export interface RenderedFilterDeployment {
+  filterDeployment: ValidFilterDeployment;
+  envoyFilter: EnvoyFilter;
+  /** `registry/repository@sha256:...`, the line this CR contributes to the images ConfigMap. */
+  pinnedImage: string;
+  /** What every matching workload's pod template gets, and how to select those workloads. */
+  workload: {
+    kind: WorkloadKind;
+    namespace: string;
+    matchLabels: Record<string, string>;
+    /** The merge patch for a workload whose pod template has no annotations yet. */
+    patch: WorkloadMergePatch;
+  };
+}
+
+export type RenderResult =
+  { ok: true; value: RenderedFilterDeployment } | { ok: false; errors: FieldError[] };
+
+/**
+ * Validates `input` and renders it against the manifest digest the image resolved to. Invalid input comes
+ * back as field errors (never a throw), so a batch of CRs is never stopped by one bad one.
+ */
+export function renderFilterDeployment(
+  input: unknown,
+  digest: string,
+  options: RenderOptions & ValidateOptions = {},
+): RenderResult {
+  const validated = validateFilterDeployment(input, options);
+  if (!validated.ok) return validated;
+  const fd = validated.value;
+  // A digest in the image itself wins over the one given: the user pinned it.
+  const effective = fd.filter.reference.digest ?? digest;
+  try {
+    const envoyFilter = renderEnvoyFilter(fd, effective, options);
+    // From no annotations to ours is always a change, so the patch is never undefined here.
+    const patch = workloadPatch(undefined, true, options) as WorkloadMergePatch;
+    return {
+      ok: true,
+      value: {
+        filterDeployment: fd,
+        envoyFilter,
+        pinnedImage: pinnedReference(fd.filter.reference, effective),
+        workload: {
+          kind: fd.workload.kind,
+          namespace: fd.namespace,
+          matchLabels: { ...fd.workload.labels },
+          patch,
+        },
+      },
+    };
+  } catch (err) {
+    return {
+      ok: false,
+      errors: [{ field: 'digest', message: err instanceof Error ? err.message : String(err) }],
+    };
+  }
+}
