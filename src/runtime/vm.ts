@@ -87,11 +87,12 @@ export class FilterVm {
 
   /** Instantiates, runs the module's start function, creates the root context, starts and configures it. */
   static async start(module: WebAssembly.Module, settings: VmSettings): Promise<FilterVm> {
-    let vm: FilterVm | undefined;
+    // Host functions need the VM, which needs the instance, which needs the host functions.
+    const holder: { vm?: FilterVm } = {};
     const imports = buildImports(() => {
-      if (!vm)
+      if (!holder.vm)
         throw new MeshwasmError('RUNTIME', `filter "${settings.name}": host call before instantiation`);
-      return vm;
+      return holder.vm;
     });
     let instance: WebAssembly.Instance;
     try {
