@@ -1,0 +1,174 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { MeshwasmError } from '../errors.js';
+import { tooLarge } from './digest.js';
+
+export const DEFAULT_MAX_MODULE_BYTES = 256 * 1024 * 1024;
+const MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
+const VERSION = Buffer.from([0x01, 0x00, 0x00, 0x00]);
+
+export interface ModuleFacts {
+  size: number;
+  /** sha256 of the module bytes */
+  digest: string;
+  exports: string[];
+  imports: string[];
+}
+
+/**
+ * Checks a WebAssembly module while it streams past, without holding it whole: the header and the
+ * section framing are checked incrementally, custom sections (names, debug info: usually the bulk of a
+ * large module) are skipped, and the remaining sections are compiled by V8 at the end, so the module
+ * passes exactly the validation Envoy's V8 runtime applies. Fails the stream if anything is wrong.
+ */
+export class WasmModuleValidator extends Transform {
+  private readonly what: string;
+  private readonly limit: number;
+  private readonly hash: Hash = createHash('sha256');
+  private readonly kept: Buffer[] = [];
+  private header = Buffer.alloc(0);
+  private size = 0;
+  /** parser state: reading a section id, its LEB128 size, or its payload */
+  private state: 'header' | 'id' | 'size' | 'payload' = 'header';
+  private sectionId = 0;
+  private sizeBytes: number[] = [];
+  private remaining = 0;
+  private keepPayload = false;
+  facts: ModuleFacts | undefined;
+
+  constructor(what: string, limit = DEFAULT_MAX_MODULE_BYTES) {
+    super();
+    this.what = what;
+    this.limit = limit;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      callback(tooLarge(this.what, this.limit));
+      return;
+    }
+    this.hash.update(chunk);
+    try {
+      this.parse(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  private parse(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      switch (this.state) {
+        case 'header': {
+          const need = 8 - this.header.length;
+          this.header = Buffer.concat([this.header, chunk.subarray(i, i + need)]);
+          i += Math.min(need, chunk.length - i);
+          if (
+            this.header.length >= 4 &&
+            !this.header.subarray(0, 4).equals(MAGIC.subarray(0, Math.min(4, this.header.length)))
+          ) {
+            throw notWasm(this.what, this.header);
+          }
+          if (this.header.length === 8) {
+            if (!this.header.subarray(4, 8).equals(VERSION)) {
+              throw invalid(
+                this.what,
+                `unsupported binary version ${this.header.readUInt32LE(4)} (expected 1)`,
+              );
+            }
+            this.kept.push(this.header);
+            this.state = 'id';
+          }
+          break;
+        }
+        case 'id':
+          this.sectionId = chunk[i++] ?? 0;
+          if (this.sectionId > 13) throw invalid(this.what, `unknown section id ${this.sectionId}`);
+          this.sizeBytes = [];
+          this.state = 'size';
+          break;
+        case 'size': {
+          const byte = chunk[i++] ?? 0;
+          this.sizeBytes.push(byte);
+          if (this.sizeBytes.length > 5) throw invalid(this.what, 'malformed section size');
+          if ((byte & 0x80) === 0) {
+            this.remaining = this.sizeBytes.reduce((acc, b, k) => acc + (b & 0x7f) * 2 ** (7 * k), 0);
+            this.keepPayload = this.sectionId !== 0;
+            if (this.keepPayload) this.kept.push(Buffer.from([this.sectionId, ...this.sizeBytes]));
+            this.state = this.remaining === 0 ? 'id' : 'payload';
+          }
+          break;
+        }
+        case 'payload': {
+          const take = Math.min(this.remaining, chunk.length - i);
+          if (this.keepPayload) this.kept.push(Buffer.from(chunk.subarray(i, i + take)));
+          this.remaining -= take;
+          i += take;
+          if (this.remaining === 0) this.state = 'id';
+          break;
+        }
+      }
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.state === 'header') {
+      callback(this.size === 0 ? invalid(this.what, 'it is empty') : notWasm(this.what, this.header));
+      return;
+    }
+    if (this.state !== 'id') {
+      callback(invalid(this.what, 'it ends in the middle of a section (truncated)'));
+      return;
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = new WebAssembly.Module(Buffer.concat(this.kept));
+    } catch (err) {
+      callback(invalid(this.what, (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '')));
+      return;
+    }
+    this.facts = {
+      size: this.size,
+      digest: `sha256:${this.hash.digest('hex')}`,
+      exports: WebAssembly.Module.exports(module).map((e) => e.name),
+      imports: WebAssembly.Module.imports(module).map((e) => `${e.module}.${e.name}`),
+    };
+    callback();
+  }
+}
+
+function invalid(what: string, why: string): MeshwasmError {
+  return new MeshwasmError('INVALID_MODULE', `${what} is not a valid WebAssembly module: ${why}`, {
+    hint: 'build the filter for wasm32 (e.g. `cargo build --target wasm32-wasip1`, `asc ... --outFile filter.wasm`) and use the .wasm output',
+  });
+}
+
+function notWasm(what: string, start: Buffer): MeshwasmError {
+  const text = start.toString('latin1');
+  let hint = 'a module starts with the bytes 00 61 73 6d ("\\0asm")';
+  if (start[0] === 0x1f && start[1] === 0x8b) hint = 'this looks gzip-compressed: decompress it first';
+  else if (text.startsWith('(module') || text.startsWith('('))
+    hint = 'this looks like WebAssembly text (WAT): compile it with wat2wasm first';
+  else if (text.startsWith('{') || text.startsWith('[')) hint = 'this looks like JSON, not a compiled module';
+  else if (text.startsWith('\x7fELF'))
+    hint = 'this is a native ELF binary; build for the wasm32 target instead';
+  return new MeshwasmError(
+    'INVALID_MODULE',
+    `${what} is not a WebAssembly module (it starts with ${hex(start)})`,
+    { hint },
+  );
+}
+
+function hex(bytes: Buffer): string {
+  return [...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ') || 'nothing';
+}
+
+/** The proxy-wasm ABI a module declares through its `proxy_abi_version_*` export. */
+export function proxyWasmAbiVersions(exports: string[]): string[] {
+  return exports
+    .filter((name) => name.startsWith('proxy_abi_version_'))
+    .map((name) => `v${name.slice('proxy_abi_version_'.length).replaceAll('_', '.')}`);
+}
