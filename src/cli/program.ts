@@ -1,4 +1,10 @@
 import { Command } from 'commander';
+import { register as copy } from './copy.js';
+import { register as inspect } from './inspect.js';
+import { register as login } from './login.js';
+import { register as pull } from './pull.js';
+import { register as push } from './push.js';
+import { register as render } from './render.js';
 
 /**
  * The command tree. Each verb lives in its own file and exports `register(program)`; this file only
@@ -16,4 +22,4 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [];
+const verbs: Register[] = [push, pull, inspect, copy, login, render];

@@ -34,7 +34,12 @@ export { PARTIAL_MARKER } from './files.js';
 export type { Target } from './target.js';
 export type { Descriptor } from './descriptor.js';
 export * from './wasm-image.js';
-export { DEFAULT_MAX_MODULE_BYTES, WasmModuleValidator, type ModuleFacts } from './wasm-module.js';
+export {
+  DEFAULT_MAX_MODULE_BYTES,
+  WasmModuleValidator,
+  proxyWasmAbiVersions as proxyAbi,
+  type ModuleFacts,
+} from './wasm-module.js';
 
 export type TransportOptions = OciOptions;
 

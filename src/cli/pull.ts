@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { basename } from 'node:path';
+import { pullWasmToFile, parseReference } from '../oci/index.js';
+import {
+  addOutputOption,
+  addTransportOptions,
+  emit,
+  maxModuleBytes,
+  openSession,
+  type TransportFlags,
+} from './oci-options.js';
+import { progressBar } from './progress.js';
+
+interface PullFlags extends TransportFlags {
+  output: string;
+  file?: string;
+  ociLayout?: boolean;
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('pull')
+    .description('pull a Wasm filter in any of the four formats meshes use, verify it, and write the module')
+    .argument('<reference>', 'registry/repository[:tag|@digest], or with --oci-layout dir[:tag|@digest]')
+    .option('-o, --file <file>', 'where to write the module (default: <repository name>.wasm)')
+    .option('--oci-layout', 'pull from an OCI image-layout directory');
+  addTransportOptions(command);
+  addOutputOption(command);
+  command.action(async (reference: string, flags: PullFlags) => {
+    const session = openSession(flags);
+    const progress = progressBar('Downloading', flags.output !== 'json');
+    try {
+      const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
+      const file = flags.file ?? defaultFileName(reference, flags.ociLayout);
+      const pulled = await pullWasmToFile(target, selector, file, {
+        maxModuleBytes: maxModuleBytes(flags),
+        onProgress: progress.onProgress,
+      });
+      progress.stop();
+      emit(
+        flags.output,
+        {
+          reference,
+          file,
+          digest: pulled.manifestDigest,
+          format: pulled.format,
+          module: pulled.module,
+          runtimeConfig: pulled.runtimeConfig,
+        },
+        () =>
+          [
+            `Pulled ${reference} (${pulled.format})`,
+            `Digest: ${pulled.manifestDigest}`,
+            `Module: ${file}, ${pulled.module.size} bytes, ${pulled.module.digest}`,
+          ].join('\n'),
+      );
+    } finally {
+      progress.stop();
+      await session.close();
+    }
+  });
+}
+
+function defaultFileName(reference: string, layout?: boolean): string {
+  if (layout) return `${basename(reference.replace(/[:@].*$/, '')) || 'module'}.wasm`;
+  const repo = parseReference(reference).repository;
+  return `${repo.slice(repo.lastIndexOf('/') + 1)}.wasm`;
+}
