@@ -1,0 +1,145 @@
+/**
+ * A fault-injecting HTTP proxy for tests: forwards every request to `upstream` (a registry) and, when
+ * told, misbehaves the way real networks and registries do.
+ *
+ *   const proxy = await startFaultProxy({ upstream: registry.url });
+ *   proxy.failNext(3, 503);                       // next 3 requests answer 503
+ *   proxy.failNext(2, 429, { 'retry-after': '1' }); // 429 with Retry-After
+ *   proxy.corruptBlob(digest);                    // flip one byte in that blob's body (every time)
+ *   proxy.truncateBlob(digest, 100);              // send only the first 100 bytes, then close
+ *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
+ *   proxy.requests                                // [{ method, path, authorization? }] seen so far
+ *   proxy.count('GET', /\/blobs\//)               // how many matched
+ *   proxy.reset()                                 // clear faults (not the request log)
+ *
+ * `host` is "127.0.0.1:port" for references; the proxy speaks plain HTTP (use --plain-http).
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+export interface SeenRequest {
+  method: string;
+  path: string;
+  authorization?: string;
+}
+
+export interface FaultProxy {
+  host: string;
+  url: string;
+  requests: SeenRequest[];
+  failNext(count: number, status: number, headers?: Record<string, string>): void;
+  corruptBlob(digest: string): void;
+  truncateBlob(digest: string, bytes: number): void;
+  redirectBlobs(toBaseUrl: string | undefined): void;
+  count(method: string, path: RegExp): number;
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export async function startFaultProxy(options: {
+  upstream: string;
+  ca?: string | Buffer;
+}): Promise<FaultProxy> {
+  const upstream = new URL(options.upstream);
+  let failures: { status: number; headers: Record<string, string> }[] = [];
+  const corrupt = new Set<string>();
+  const truncate = new Map<string, number>();
+  let redirectTo: string | undefined;
+  const requests: SeenRequest[] = [];
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '/';
+    requests.push({ method: req.method ?? 'GET', path, authorization: req.headers.authorization });
+    const failure = failures.shift();
+    if (failure) {
+      req.resume();
+      res.writeHead(failure.status, { 'content-type': 'application/json', ...failure.headers });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
+      return;
+    }
+    const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path.split('?')[0] ?? '')?.[1];
+    if (redirectTo && blob && req.method === 'GET') {
+      req.resume();
+      res.writeHead(307, { location: `${redirectTo}${path}` });
+      res.end();
+      return;
+    }
+    const headers = { ...req.headers, host: upstream.host };
+    const send = upstream.protocol === 'https:' ? httpsRequest : httpRequest;
+    const forward = send(
+      {
+        protocol: upstream.protocol,
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path,
+        headers,
+        ca: options.ca,
+      },
+      (up) => {
+        const outHeaders = { ...up.headers };
+        if (typeof outHeaders.location === 'string' && outHeaders.location.startsWith(upstream.origin)) {
+          outHeaders.location = outHeaders.location.replace(upstream.origin, `http://${host}`);
+        }
+        const cut = blob && req.method === 'GET' ? truncate.get(blob) : undefined;
+        res.writeHead(up.statusCode ?? 502, outHeaders);
+        let sent = 0;
+        let flipped = false;
+        up.on('data', (chunk: Buffer) => {
+          let out = chunk;
+          if (blob && req.method === 'GET' && corrupt.has(blob) && !flipped && chunk.length > 0) {
+            out = Buffer.from(chunk);
+            out[out.length - 1] = (out[out.length - 1] ?? 0) ^ 0xff;
+            flipped = true;
+          }
+          if (cut !== undefined) {
+            const room = cut - sent;
+            if (room <= 0) return;
+            out = out.subarray(0, room);
+          }
+          sent += out.length;
+          res.write(out);
+          if (cut !== undefined && sent >= cut) {
+            up.destroy();
+            res.socket?.destroy();
+          }
+        });
+        up.on('end', () => res.end());
+        up.on('error', () => res.socket?.destroy());
+      },
+    );
+    forward.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(forward);
+  };
+
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    host,
+    url: `http://${host}`,
+    requests,
+    failNext: (count, status, headers = {}) => {
+      for (let i = 0; i < count; i++) failures.push({ status, headers });
+    },
+    corruptBlob: (digest) => corrupt.add(digest),
+    truncateBlob: (digest, bytes) => truncate.set(digest, bytes),
+    redirectBlobs: (to) => (redirectTo = to),
+    count: (method, path) => requests.filter((r) => r.method === method && path.test(r.path)).length,
+    reset: () => {
+      failures = [];
+      corrupt.clear();
+      truncate.clear();
+      redirectTo = undefined;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
