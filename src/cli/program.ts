@@ -5,6 +5,7 @@ import { register as login } from './login.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as render } from './render.js';
+import { register as run } from './run.js';
 
 /**
  * The command tree. Each verb lives in its own file and exports `register(program)`; this file only
@@ -22,4 +23,4 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [push, pull, inspect, copy, login, render];
+const verbs: Register[] = [push, pull, inspect, copy, login, render, run];

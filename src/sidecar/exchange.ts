@@ -1,0 +1,380 @@
+/**
+ * One request/response through the filter chain. Request phases run the chain in order, response
+ * phases in reverse (as Envoy's decoder and encoder filters do). Bodies stream chunk by chunk unless a
+ * filter pauses on them (then they are buffered in that filter until it continues). A filter that
+ * traps is handled by its policy: fail-open drops it from this stream, fail-closed answers 503 (or
+ * resets the stream once the response has started). Nothing here throws into the server.
+ */
+import { once } from 'node:events';
+import {
+  request as httpRequest,
+  type Agent,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { describeError } from '../errors.js';
+import type { Direction, HeaderPairs, HttpStream, LocalResponse } from '../runtime/index.js';
+import type { LoadedFilter } from './chain.js';
+import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs, trailerPairs } from './headers.js';
+
+const EMPTY = new Uint8Array(0);
+
+interface Active {
+  filter: LoadedFilter;
+  stream: HttpStream;
+}
+
+type Outcome =
+  | { kind: 'continue' }
+  | { kind: 'local'; filter: string; response: LocalResponse }
+  | { kind: 'reset'; filter: string };
+const CONTINUE: Outcome = { kind: 'continue' };
+
+/** Thrown inside the exchange when a fail-closed filter breaks; carries the filter's name. */
+class FailClosed extends Error {
+  constructor(
+    readonly filter: string,
+    reason: string,
+  ) {
+    super(`filter "${filter}" failed (fail-closed): ${reason}`);
+  }
+}
+
+export interface ExchangeContext {
+  upstream: URL;
+  agent: Agent;
+  filters: readonly LoadedFilter[];
+  logger: Logger;
+}
+
+export class Exchange {
+  private active: Active[] = [];
+  private readonly decisions: Record<string, string> = {};
+  private upstreamReq: ClientRequest | undefined;
+  private readonly started = process.hrtime.bigint();
+  private readonly requestId = randomUUID();
+  private done = false;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    res.on('close', () => this.finish());
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.handle();
+    } catch (err) {
+      this.abortWith(err);
+    }
+  }
+
+  private async handle(): Promise<void> {
+    const { req } = this;
+    if (!(await this.openStreams())) return;
+    const pairs = requestPairs(req, this.ctx.upstream.host);
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const outcome = await this.headersPhase('request', pairs, !hasBody);
+    if (outcome.kind !== 'continue') return this.conclude(outcome);
+
+    const url = new URL(pseudo(pairs, ':path') ?? '/', this.ctx.upstream);
+    const headers = headerRecord(pairs);
+    headers.host = pseudo(pairs, ':authority') ?? this.ctx.upstream.host;
+    const filtersReadBody = this.active.some((a) => a.stream.wantsBody('request'));
+    if (hasBody && filtersReadBody) delete headers['content-length']; // set again once the body is known
+    const ureq = httpRequest(url, {
+      method: pseudo(pairs, ':method') ?? 'GET',
+      headers,
+      agent: this.ctx.agent,
+    });
+    this.upstreamReq = ureq;
+    ureq.on('response', (ures) => void this.onResponse(ures).catch((err) => this.abortWith(err)));
+    ureq.on('error', (err) => this.onUpstreamError(err));
+
+    if (!hasBody) ureq.end();
+    else if (!filtersReadBody) req.pipe(ureq);
+    else {
+      const result = await this.pump('request', req, ureq);
+      if (result.kind !== 'continue') this.conclude(result);
+    }
+  }
+
+  /** One stream context per filter; load failures and VM start failures apply the filter's policy. */
+  private async openStreams(): Promise<boolean> {
+    const info = {
+      sourceAddress: this.req.socket.remoteAddress,
+      sourcePort: this.req.socket.remotePort,
+      destinationAddress: this.req.socket.localAddress,
+      destinationPort: this.req.socket.localPort,
+      protocol: `HTTP/${this.req.httpVersion}`,
+      requestId: this.requestId,
+      startTime: new Date(),
+    };
+    for (const filter of this.ctx.filters) {
+      try {
+        if (!filter.plugin) throw filter.error ?? new Error('not loaded');
+        const stream = filter.plugin.newStreamSync(info) ?? (await filter.plugin.newStream(info));
+        this.active.push({ filter, stream });
+      } catch (err) {
+        if (!this.policy(filter, err)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Applies a broken filter's policy: true = go on without it (fail-open); false = the 503 was sent. */
+  private policy(filter: LoadedFilter, err: unknown): boolean {
+    this.active = this.active.filter((a) => a.filter !== filter);
+    const reason = describeError(err).split('\n')[0]!;
+    this.ctx.logger.error(
+      {
+        filter: filter.name,
+        policy: filter.failOpen ? 'fail-open' : 'fail-closed',
+        err: reason,
+        requestId: this.requestId,
+      },
+      'filter failed on this stream',
+    );
+    this.decisions[filter.name] = filter.failOpen ? 'fail-open' : 'fail-closed';
+    if (filter.failOpen) return true;
+    throw new FailClosed(filter.name, reason);
+  }
+
+  private ordered(direction: Direction): Active[] {
+    return direction === 'request' ? [...this.active] : [...this.active].reverse();
+  }
+
+  private note(a: Active, decision: string): void {
+    this.decisions[a.filter.name] = decision;
+  }
+
+  private async headersPhase(direction: Direction, pairs: HeaderPairs, eos: boolean): Promise<Outcome> {
+    for (const a of this.ordered(direction)) {
+      if (!this.active.includes(a)) continue;
+      try {
+        let d: string =
+          direction === 'request'
+            ? a.stream.requestHeaders(pairs, eos)
+            : a.stream.responseHeaders(pairs, eos);
+        if (d === 'pause') {
+          this.note(a, `paused ${direction}`);
+          d = await a.stream.waitResume(direction);
+        }
+        const outcome = this.outcomeOf(a, d);
+        if (outcome.kind !== 'continue') return outcome;
+        if (!this.decisions[a.filter.name]?.startsWith('local')) this.note(a, 'continue');
+      } catch (err) {
+        this.policy(a.filter, err);
+      }
+    }
+    return CONTINUE;
+  }
+
+  private outcomeOf(a: Active, d: string): Outcome {
+    if (d === 'local' && a.stream.localResponse) {
+      this.note(a, `local ${a.stream.localResponse.status}`);
+      return { kind: 'local', filter: a.filter.name, response: a.stream.localResponse };
+    }
+    if (d === 'reset') {
+      this.note(a, 'reset');
+      return { kind: 'reset', filter: a.filter.name };
+    }
+    return CONTINUE;
+  }
+
+  /** Runs one body chunk through the chain; returns the bytes to forward. */
+  private async bodyPhase(
+    direction: Direction,
+    chunk: Uint8Array,
+    eos: boolean,
+  ): Promise<{ outcome: Outcome; data: Uint8Array }> {
+    let data = chunk;
+    for (const a of this.ordered(direction)) {
+      if (!this.active.includes(a) || !a.stream.wantsBody(direction)) continue;
+      try {
+        let d: string =
+          direction === 'request' ? a.stream.requestBody(data, eos) : a.stream.responseBody(data, eos);
+        if (d === 'pause') {
+          // Buffered inside this filter; later filters see it when it continues.
+          if (!eos) return { outcome: CONTINUE, data: EMPTY };
+          d = await a.stream.waitResume(direction);
+        }
+        const outcome = this.outcomeOf(a, d);
+        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
+        data = a.stream.takeBody(direction);
+      } catch (err) {
+        this.policy(a.filter, err);
+        data = a.stream.takeBody(direction); // fail-open: what it held goes on unfiltered
+      }
+    }
+    return { outcome: CONTINUE, data };
+  }
+
+  /**
+   * Streams a body through the chain with one chunk of read-ahead, so the last chunk is delivered with
+   * end_of_stream set. Headers are flushed with the first bytes that leave the chain: if that is the
+   * whole body, it gets an exact content-length; otherwise it is sent chunked.
+   */
+  private async pump(
+    direction: Direction,
+    source: Readable,
+    sink: ClientRequest | ServerResponse,
+  ): Promise<Outcome> {
+    let first = true;
+    const emit = async (chunk: Uint8Array, eos: boolean): Promise<Outcome> => {
+      const { outcome, data } = await this.bodyPhase(direction, chunk, eos);
+      if (outcome.kind !== 'continue') return outcome;
+      if (first && (data.length > 0 || eos)) {
+        first = false;
+        if (eos) sink.setHeader('content-length', data.length);
+      }
+      if (data.length > 0 && !sink.write(data)) await once(sink, 'drain');
+      if (eos) await this.trailersPhase(direction, source, sink);
+      return CONTINUE;
+    };
+    let prev: Uint8Array | undefined;
+    for await (const chunk of source) {
+      if (prev) {
+        const outcome = await emit(prev, false);
+        if (outcome.kind !== 'continue') return outcome;
+      }
+      prev = chunk as Uint8Array;
+    }
+    return emit(prev ?? EMPTY, true);
+  }
+
+  private async trailersPhase(
+    direction: Direction,
+    source: Readable,
+    sink: ClientRequest | ServerResponse,
+  ): Promise<void> {
+    const raw = (source as IncomingMessage).rawTrailers ?? [];
+    const trailers = trailerPairs(raw);
+    if (trailers.length > 0) {
+      for (const a of this.ordered(direction)) {
+        if (!this.active.includes(a)) continue;
+        try {
+          let d: string =
+            direction === 'request'
+              ? a.stream.requestTrailers(trailers)
+              : a.stream.responseTrailers(trailers);
+          if (d === 'pause') d = await a.stream.waitResume(direction);
+          const outcome = this.outcomeOf(a, d);
+          if (outcome.kind !== 'continue') return this.conclude(outcome);
+        } catch (err) {
+          this.policy(a.filter, err);
+        }
+      }
+      if (trailers.length > 0 && !sink.headersSent)
+        sink.setHeader('trailer', trailers.map(([k]) => k).join(', '));
+      sink.addTrailers(headerRecord(trailers));
+    }
+    sink.end();
+  }
+
+  private async onResponse(ures: IncomingMessage): Promise<void> {
+    if (this.done) {
+      ures.resume();
+      return;
+    }
+    const pairs = responsePairs(ures);
+    const status = ures.statusCode ?? 502;
+    const eos =
+      this.req.method === 'HEAD' ||
+      status === 204 ||
+      status === 304 ||
+      ures.headers['content-length'] === '0';
+    const outcome = await this.headersPhase('response', pairs, eos);
+    if (outcome.kind !== 'continue') {
+      ures.resume();
+      return this.conclude(outcome);
+    }
+    const { res } = this;
+    res.statusCode = Number(pseudo(pairs, ':status') ?? status);
+    const filtersReadBody = this.active.some((a) => a.stream.wantsBody('response'));
+    applyHeaders(res, filtersReadBody && !eos ? pairs.filter(([k]) => k !== 'content-length') : pairs);
+    if (eos) {
+      ures.resume();
+      res.end();
+    } else if (!filtersReadBody) {
+      ures.pipe(res);
+    } else {
+      const result = await this.pump('response', ures, res);
+      if (result.kind !== 'continue') this.conclude(result);
+    }
+  }
+
+  private onUpstreamError(err: Error): void {
+    if (this.done) return;
+    this.ctx.logger.warn(
+      { err: err.message, upstream: this.ctx.upstream.origin, requestId: this.requestId },
+      'upstream request failed',
+    );
+    if (this.res.headersSent) {
+      this.res.destroy();
+      return;
+    }
+    this.res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream connect error: ${err.message}\n`);
+  }
+
+  /** A local response or reset ends the exchange: the upstream side is abandoned. */
+  private conclude(outcome: Outcome): void {
+    this.upstreamReq?.destroy();
+    this.upstreamReq = undefined;
+    if (outcome.kind === 'reset' || this.res.headersSent) {
+      this.res.destroy();
+      return;
+    }
+    if (outcome.kind !== 'local') return;
+    const { status, headers, body } = outcome.response;
+    const record = headerRecord(headers);
+    if (body.length > 0 && record['content-type'] === undefined) record['content-type'] = 'text/plain';
+    record['content-length'] = String(body.length);
+    this.res.writeHead(status, record).end(body);
+  }
+
+  private abortWith(err: unknown): void {
+    this.upstreamReq?.destroy();
+    if (err instanceof FailClosed) {
+      if (this.res.headersSent) this.res.destroy();
+      else this.res.writeHead(503, { 'content-type': 'text/plain' }).end(`${err.message}\n`);
+      return;
+    }
+    this.ctx.logger.error(
+      { err: describeError(err), requestId: this.requestId },
+      'request failed inside the sidecar',
+    );
+    if (this.res.headersSent) this.res.destroy();
+    else
+      this.res
+        .writeHead(500, { 'content-type': 'text/plain' })
+        .end('internal error in the meshwasm sidecar\n');
+  }
+
+  /** Stream end: every filter gets on_done/on_log/on_delete; one log line per request. */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const a of this.active) a.stream.finish();
+    if (!this.res.writableFinished) this.upstreamReq?.destroy();
+    this.ctx.logger.info(
+      {
+        method: this.req.method,
+        path: this.req.url,
+        status: this.res.statusCode,
+        ms: Number(process.hrtime.bigint() - this.started) / 1e6,
+        filters: this.decisions,
+        requestId: this.requestId,
+        ...(this.res.writableFinished ? {} : { aborted: true }),
+      },
+      'request',
+    );
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * `meshwasm run`'s reverse proxy: a node:http server that sends every request through the filter chain
+ * to one upstream. `startSidecar` resolves once it listens; `close()` stops accepting, lets in-flight
+ * requests finish (bounded by a grace period) and tears the filter VMs down.
+ */
+import { Agent, createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { MeshwasmError } from '../errors.js';
+import { createLogger } from '../log.js';
+import type { LogLevelName, MetricValue } from '../runtime/index.js';
+import { loadChain, type LoadedFilter } from './chain.js';
+import { Exchange } from './exchange.js';
+import type { FilterSpec } from './spec.js';
+
+export interface SidecarOptions {
+  /** Where requests go, e.g. http://127.0.0.1:9080. */
+  upstream: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port (read it back from `port`). */
+  port?: number;
+  /** The chain, applied in order to requests and in reverse to responses. */
+  filters?: FilterSpec[];
+  /** Upstreams filters may reach with proxy_http_call, by cluster name. */
+  clusters?: Record<string, string>;
+  logger?: Logger;
+  /** Lowest level of filter log lines passed on (default info). */
+  filterLogLevel?: LogLevelName;
+  /** How long close() waits for in-flight requests (default 5 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface Sidecar {
+  url: string;
+  port: number;
+  filters: readonly LoadedFilter[];
+  /** Metrics each loaded filter defined, by filter name. */
+  metrics(): Record<string, MetricValue[]>;
+  close(): Promise<void>;
+}
+
+function parseUrl(what: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new MeshwasmError('USAGE', `${what} "${value}" is not a URL`, {
+      hint: 'use the form http://host:port',
+    });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new MeshwasmError('USAGE', `${what} "${value}" must be an http:// or https:// URL`);
+  }
+  return url;
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const upstream = parseUrl('upstream', options.upstream);
+  if (upstream.protocol !== 'http:') {
+    throw new MeshwasmError('USAGE', `upstream "${options.upstream}" must be plain http://`, {
+      hint: 'the sidecar speaks HTTP/1.1 to its workload, as Envoy does inside the pod',
+    });
+  }
+  const clusters = new Map(
+    Object.entries(options.clusters ?? {}).map(([k, v]) => [k, parseUrl(`cluster ${k}`, v)]),
+  );
+  const logger = options.logger ?? createLogger('meshwasm-sidecar');
+  const filters = await loadChain(options.filters ?? [], {
+    clusters,
+    logger,
+    filterLogLevel: options.filterLogLevel ?? 'info',
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const context = { upstream, agent, filters, logger };
+  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+    void new Exchange(context, req, res).run();
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(
+        new MeshwasmError(
+          'USAGE',
+          `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`,
+          {
+            hint: 'pick a free port with --listen HOST:PORT',
+          },
+        ),
+      ),
+    );
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info(
+    { listen: `${host}:${address.port}`, upstream: upstream.origin, filters: filters.map((f) => f.name) },
+    'sidecar listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    filters,
+    metrics: () => Object.fromEntries(filters.map((f) => [f.name, f.plugin?.metrics() ?? []])),
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
+        await closed;
+        clearTimeout(grace);
+        for (const f of filters) f.plugin?.close();
+        agent.destroy();
+        logger.info('sidecar stopped');
+      })()),
+  };
+}
