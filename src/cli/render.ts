@@ -1,0 +1,160 @@
+/**
+ * `meshwasm render -f filter.yaml [--digest sha256:...]`: what the controller would generate for a CR,
+ * without a cluster. With --digest (or an image pinned by digest) it is fully offline; otherwise the tag
+ * is resolved through the registry, and stderr says so.
+ */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { parseAllDocuments } from 'yaml';
+import { MeshwasmError } from '../errors.js';
+import {
+  DEFAULT_FILTERS_DIR,
+  formatFieldErrors,
+  isManifestDigest,
+  parseFilterDeployment,
+  renderFilterDeployment,
+  toYaml,
+  type RenderedFilterDeployment,
+} from '../mesh/index.js';
+import { resolveDigest } from '../oci/index.js';
+import { addTransportOptions, ociOptions, type TransportFlags } from './oci-options.js';
+
+interface RenderFlags extends TransportFlags {
+  filename: string;
+  digest?: string;
+  namespace: string;
+  dir: string;
+  output: 'yaml' | 'json';
+}
+
+/** The documents of a YAML stream (`-` is stdin), each a plain object; errors name the file and document. */
+export function readDocuments(filename: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(filename === '-' ? 0 : filename, 'utf8');
+  } catch (err) {
+    throw new MeshwasmError(
+      'IO',
+      `cannot read ${filename}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        hint: 'pass the path of a YAML file with -f, or - for standard input',
+      },
+    );
+  }
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) return [];
+  const values: unknown[] = [];
+  docs.forEach((doc, i) => {
+    if (doc.errors.length > 0) {
+      throw new MeshwasmError(
+        'INVALID_INPUT',
+        `${filename}: document ${i + 1} is not valid YAML: ${doc.errors[0]!.message}`,
+        {
+          hint: 'fix the YAML syntax at the position shown',
+        },
+      );
+    }
+    const value: unknown = doc.toJSON();
+    if (value !== null && value !== undefined) values.push(value);
+  });
+  if (values.length === 0) {
+    throw new MeshwasmError('INVALID_INPUT', `${filename} holds no documents`, {
+      hint: 'give a file with at least one ASMFilterDeployment, like the seed filter.yaml',
+    });
+  }
+  return values;
+}
+
+function describeTarget(r: RenderedFilterDeployment): string {
+  const labels = Object.entries(r.workload.matchLabels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  return `every ${r.workload.kind} in namespace ${r.workload.namespace} whose pod template labels include ${labels}`;
+}
+
+export function formatRenderedYaml(items: readonly RenderedFilterDeployment[]): string {
+  return items
+    .map((r) =>
+      [
+        `# EnvoyFilter for ASMFilterDeployment ${r.filterDeployment.namespace}/${r.filterDeployment.name}` +
+          ` (image ${r.pinnedImage})\n${toYaml(r.envoyFilter)}`,
+        `# JSON merge patch for ${describeTarget(r)}\n${toYaml(r.workload.patch)}`,
+      ].join('---\n'),
+    )
+    .join('---\n');
+}
+
+async function digestFor(image: string, pinned: string | undefined, flags: RenderFlags): Promise<string> {
+  if (pinned !== undefined) return pinned;
+  if (flags.digest !== undefined) return flags.digest;
+  try {
+    const digest = await resolveDigest(image, ociOptions(flags));
+    process.stderr.write(`Resolved ${image} to ${digest} (pass --digest to render offline)\n`);
+    return digest;
+  } catch (err) {
+    throw new MeshwasmError(
+      err instanceof MeshwasmError ? err.code : 'NETWORK',
+      `rendering needs the manifest digest of ${image}, and resolving it failed: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        hint: 'pass --digest sha256:<hex> to render offline, or make the registry reachable (see --plain-http, --registry-config)',
+        cause: err,
+      },
+    );
+  }
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('render')
+    .description(
+      'print the EnvoyFilter and workload patch an ASMFilterDeployment produces (offline with --digest)',
+    )
+    .requiredOption('-f, --filename <file>', 'YAML file with one or more ASMFilterDeployments (- for stdin)')
+    .option(
+      '--digest <digest>',
+      'the manifest digest the image resolves to (sha256:...); without it the registry is asked',
+    )
+    .option('-n, --namespace <namespace>', 'namespace for CRs that name none', 'default')
+    .option('--dir <dir>', 'node directory the agent stores modules in', DEFAULT_FILTERS_DIR)
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'),
+    );
+  addTransportOptions(command);
+  command.action(async (flags: RenderFlags) => {
+    if (flags.digest !== undefined && !isManifestDigest(flags.digest)) {
+      throw new MeshwasmError('USAGE', `--digest: "${flags.digest}" is not a manifest digest`, {
+        hint: 'a digest looks like sha256: followed by 64 lowercase hex digits (see `meshwasm inspect <image>`)',
+      });
+    }
+    const items: RenderedFilterDeployment[] = [];
+    for (const doc of readDocuments(flags.filename)) {
+      // Validate first, so a bad CR is reported before any registry round trip.
+      const fd = parseFilterDeployment(doc, { defaultNamespace: flags.namespace });
+      const digest = await digestFor(fd.filter.image, fd.filter.reference.digest, flags);
+      const result = renderFilterDeployment(doc, digest, {
+        defaultNamespace: flags.namespace,
+        filtersDir: flags.dir,
+      });
+      if (!result.ok) {
+        throw new MeshwasmError(
+          'INVALID_INPUT',
+          `cannot render ${fd.namespace}/${fd.name}: ${formatFieldErrors(result.errors)}`,
+          {
+            hint: 'check --digest and the CR fields named above',
+          },
+        );
+      }
+      items.push(result.value);
+    }
+    if (flags.output === 'json') {
+      const json = items.map((r) => ({
+        envoyFilter: r.envoyFilter,
+        pinnedImage: r.pinnedImage,
+        workload: r.workload,
+      }));
+      process.stdout.write(`${JSON.stringify({ items: json }, null, 2)}\n`);
+    } else {
+      process.stdout.write(formatRenderedYaml(items));
+    }
+  });
+}
