@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { register as agent } from './agent.js';
 import { register as copy } from './copy.js';
 import { register as inspect } from './inspect.js';
 import { register as login } from './login.js';
@@ -23,4 +24,4 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [push, pull, inspect, copy, login, render, run];
+const verbs: Register[] = [push, pull, inspect, copy, login, render, run, agent];

@@ -206,7 +206,9 @@ function parseConfig(text: string, where: string): DockerConfigFile {
       throw new Error('"auths" is not an object');
     return parsed as DockerConfigFile;
   } catch (err) {
-    throw new MeshwasmError('CONFIG', `${where} is not a valid Docker config: ${(err as Error).message}`, {
+    // V8's JSON.parse messages quote the text around the error, which here may be a password.
+    const why = err instanceof SyntaxError ? 'it is not valid JSON' : (err as Error).message;
+    throw new MeshwasmError('CONFIG', `${where} is not a valid Docker config: ${why}`, {
       hint: 'it must be JSON like {"auths":{"registry.example.com":{"username":"...","password":"..."}}}',
     });
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -40,6 +40,8 @@ export async function writeFileAtomic(
     } finally {
       await handle.close();
     }
+    // The process umask narrows the mode given at creation; readers (sidecars) need exactly this one.
+    if (options.mode !== undefined) await chmod(partial, options.mode);
     await rename(partial, file);
   } catch (err) {
     await rm(partial, { force: true }).catch(() => undefined);

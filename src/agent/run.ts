@@ -1,0 +1,208 @@
+/**
+ * Assembles a running agent: the store (opened and verified first), the puller, the loop, the source of
+ * the wanted set (the cluster's ConfigMap and Secret, or files), the reporter and the health server.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { ModuleStore } from '../cache/index.js';
+import { describeError, MeshwasmError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import {
+  DEFAULT_FILTERS_DIR,
+  DEFAULT_NAMESPACE,
+  IMAGES_CONFIGMAP_NAME,
+  PULL_SECRET_NAME,
+} from '../mesh/types.js';
+import { Agent, type AgentSettings } from './agent.js';
+import { startFileSource, type Source } from './file-source.js';
+import { createKubeReporter } from './kube-reporter.js';
+import { startKubeSource } from './kube-source.js';
+import { AgentMetrics } from './metrics.js';
+import { Puller, type PullerOptions } from './puller.js';
+import { nullReporter, type Reporter } from './reporter.js';
+import { startHealthServer, type HealthServer } from './server.js';
+
+export interface AgentOptions extends PullerOptions, Partial<AgentSettings> {
+  dir?: string;
+  /** outside a cluster: the wanted references, one a line */
+  imagesFile?: string;
+  /** outside a cluster: Docker config.json with credentials */
+  registryConfig?: string;
+  /** a kubeconfig file (default: in-cluster service account, else $KUBECONFIG / ~/.kube/config) */
+  kubeconfig?: string;
+  /** where the ConfigMap and the pull secret live */
+  namespace?: string;
+  configMap?: string;
+  pullSecret?: string;
+  /** the agent's own pod (downward API), for the annotation and Events */
+  podName?: string;
+  podNamespace?: string;
+  nodeName?: string;
+  host?: string;
+  /** 0 picks a free port (tests); the chosen one is logged and returned */
+  port?: number;
+  pollMs?: number;
+  log?: Logger;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  store: ModuleStore;
+  metrics: AgentMetrics;
+  port: number;
+  mode: 'cluster' | 'files';
+  stop(): Promise<void>;
+}
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const log = options.log ?? createLogger('meshwasm-agent');
+  const dir = options.dir ?? DEFAULT_FILTERS_DIR;
+  const store = new ModuleStore(dir);
+  const report = await store.open();
+  log.info(
+    {
+      dir,
+      verified: report.verified.length,
+      removed: report.removed.length,
+      partials: report.partials.length,
+    },
+    'module directory opened',
+  );
+  for (const r of report.removed)
+    log.warn({ file: r.file, reason: r.reason }, 'module failed verification; removed');
+
+  const mode = options.imagesFile ? 'files' : 'cluster';
+  let kubeConfig: KubeConfig | undefined;
+  let reporter: Reporter = nullReporter;
+  if (mode === 'cluster') {
+    kubeConfig = loadKubeConfig(options.kubeconfig);
+    const podName = options.podName ?? process.env.POD_NAME;
+    const podNamespace = options.podNamespace ?? process.env.POD_NAMESPACE;
+    if (podName && podNamespace) {
+      reporter = createKubeReporter({
+        kubeConfig,
+        podName,
+        podNamespace,
+        nodeName: options.nodeName ?? process.env.NODE_NAME,
+        log,
+      });
+    } else {
+      log.warn('POD_NAME and POD_NAMESPACE are not set: no pod annotation and no Events will be written');
+    }
+  }
+
+  const metrics = new AgentMetrics({ processMetrics: true });
+  const puller = new Puller(options, mode === 'files' ? { registryConfig: options.registryConfig } : {});
+  const agent = new Agent({ store, puller, reporter, metrics, log, settings: settingsOf(options) });
+  for (const r of report.removed)
+    reporter.event({ type: 'Warning', reason: 'ModuleCorrupt', message: `${r.file} removed: ${r.reason}` });
+
+  let server: HealthServer;
+  try {
+    server = await startHealthServer({
+      host: options.host ?? '0.0.0.0',
+      port: options.port ?? 9090,
+      ready: () => agent.isReady(),
+      status: () => agent.status(),
+      registry: metrics.registry,
+    });
+  } catch (err) {
+    throw new MeshwasmError(
+      'USAGE',
+      `cannot listen on port ${options.port ?? 9090}: ${(err as Error).message}`,
+      {
+        hint: 'choose another --port',
+        cause: err,
+      },
+    );
+  }
+  log.info({ port: server.port, mode }, 'listening for /healthz, /readyz and /metrics');
+  agent.start();
+
+  let source: Source;
+  try {
+    if (mode === 'files') {
+      source = await startFileSource({
+        imagesFile: options.imagesFile as string,
+        registryConfig: options.registryConfig,
+        pollMs: options.pollMs,
+        log,
+        handlers: {
+          wanted: (refs) => agent.setWanted(refs),
+          credentialsChanged: () => agent.setCredentials({ registryConfig: options.registryConfig }),
+        },
+      });
+    } else {
+      const namespace = options.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE;
+      source = await startKubeSource({
+        kubeConfig: kubeConfig as KubeConfig,
+        namespace,
+        configMap: options.configMap ?? IMAGES_CONFIGMAP_NAME,
+        pullSecret: options.pullSecret ?? PULL_SECRET_NAME,
+        log,
+        handlers: {
+          wanted: (refs) => agent.setWanted(refs),
+          credentials: (dockerConfigJson) =>
+            agent.setCredentials(dockerConfigJson === undefined ? {} : { dockerConfigJson }),
+        },
+      });
+    }
+  } catch (err) {
+    await agent.stop();
+    await server.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    agent,
+    store,
+    metrics,
+    port: server.port,
+    mode,
+    stop() {
+      stopping ??= (async () => {
+        await source
+          .stop()
+          .catch((err: unknown) => log.warn({ err: describeError(err) }, 'stopping the source'));
+        await agent.stop();
+        await puller.close();
+        await reporter.close();
+        await server.close();
+        log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function settingsOf(options: AgentOptions): Partial<AgentSettings> {
+  const out: Partial<AgentSettings> = {};
+  for (const key of ['concurrency', 'gcGraceMs', 'retryBaseMs', 'retryMaxMs', 'jitterMs'] as const) {
+    const value = options[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new MeshwasmError(
+      'CONFIG',
+      `cannot load the kubeconfig${file ? ` ${file}` : ''}: ${(err as Error).message}`,
+      {
+        hint: 'run inside the cluster, pass --kubeconfig, or use --images-file outside a cluster',
+        cause: err,
+      },
+    );
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new MeshwasmError('CONFIG', 'no Kubernetes cluster is configured', {
+      hint: 'run inside the cluster, pass --kubeconfig, or use --images-file FILE outside a cluster',
+    });
+  }
+  return kc;
+}

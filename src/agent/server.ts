@@ -1,0 +1,62 @@
+/**
+ * /healthz (the process answers), /readyz (the first sync has finished) and /metrics (Prometheus text)
+ * for the kubelet's probes and for scraping. Status details are JSON, without secrets.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(options: {
+  host: string;
+  port: number;
+  ready: () => boolean;
+  status: () => unknown;
+  registry: Registry;
+}): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const json = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify(body)}\n`);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') json(200, { status: 'ok' });
+    else if (path === '/readyz') {
+      const ready = options.ready();
+      json(ready ? 200 : 503, { ready, references: options.status() });
+    } else if (path === '/metrics') {
+      options.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': options.registry.contentType });
+          res.end(text);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500).end(String((err as Error).message));
+        });
+    } else json(404, { error: `no such path ${path}; try /healthz, /readyz or /metrics` });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
