@@ -3,7 +3,7 @@
  * to one upstream. `startSidecar` resolves once it listens; `close()` stops accepting, lets in-flight
  * requests finish (bounded by a grace period) and tears the filter VMs down.
  */
-import { Agent, createServer, type Server } from 'node:http';
+import { Agent, createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshwasmError } from '../errors.js';
@@ -73,7 +73,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const context = { upstream, agent, filters, logger };
+  // Responses in flight, so a shutdown can ask their connections to close after them.
+  const inflight = new Set<ServerResponse>();
+  let stopping = false;
   const server: Server = createServer({ keepAlive: true }, (req, res) => {
+    inflight.add(res);
+    res.on('close', () => inflight.delete(res));
+    if (stopping) res.shouldKeepAlive = false;
     void new Exchange(context, req, res).run();
   });
   server.on('clientError', (_err, socket) => {
@@ -108,6 +114,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics: () => Object.fromEntries(filters.map((f) => [f.name, f.plugin?.metrics() ?? []])),
     close: () =>
       (closing ??= (async () => {
+        stopping = true;
+        for (const res of inflight) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);

@@ -1,0 +1,194 @@
+/** The sidecar as a library (startSidecar), with real upstreams over real HTTP. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderEnvoyFilter, validateFilterDeployment } from '../../src/mesh/index.js';
+import { startSidecar, type Sidecar } from '../../src/sidecar/index.js';
+import { HEADER_FILTER_WASM } from '../support/global-setup.js';
+import { watFixture } from '../fixtures/wasm/index.js';
+import { startUpstream, type Upstream } from './helpers.js';
+import { readFile } from 'node:fs/promises';
+
+const quiet = pino({ level: 'silent' });
+let upstream: Upstream;
+const open: Sidecar[] = [];
+
+async function sidecar(options: Partial<Parameters<typeof startSidecar>[0]>): Promise<Sidecar> {
+  const s = await startSidecar({ upstream: upstream.url, logger: quiet, ...options });
+  open.push(s);
+  return s;
+}
+
+beforeAll(async () => {
+  upstream = await startUpstream((req, res) => {
+    if (req.url === '/big') {
+      // A chunked response in several writes, to exercise streaming through the filter.
+      res.setHeader('content-type', 'application/octet-stream');
+      for (let i = 0; i < 64; i++) res.write(Buffer.alloc(16 * 1024, i));
+      res.end();
+      return;
+    }
+    if (req.url === '/empty') {
+      res.statusCode = 204;
+      res.end();
+      return;
+    }
+    res.end(`len=${req.body.length}`);
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((s) => s.close()));
+  await upstream.close();
+});
+
+describe('startSidecar', () => {
+  it('streams a large chunked response through the header filter unchanged', async () => {
+    const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
+    const res = await fetch(`${s.url}/big`);
+    expect(res.headers.get('resp-header-demo')).toBe('added by our filter');
+    const body = new Uint8Array(await res.arrayBuffer());
+    expect(body.length).toBe(64 * 16 * 1024);
+    for (let i = 0; i < 64; i++) expect(body[i * 16 * 1024]).toBe(i);
+  });
+
+  it('forwards a large request body (content-length kept exact)', async () => {
+    const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
+    const payload = Buffer.alloc(300_000, 7);
+    const res = await fetch(`${s.url}/upload`, { method: 'PUT', body: payload });
+    expect(await res.text()).toBe(`len=${payload.length}`);
+  });
+
+  it('handles responses without a body (204) and HEAD', async () => {
+    const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
+    const empty = await fetch(`${s.url}/empty`);
+    expect(empty.status).toBe(204);
+    expect(empty.headers.get('resp-header-demo')).toBe('added by our filter');
+    const head = await fetch(`${s.url}/x`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+  });
+
+  it('is a plain proxy without filters, and answers 502 when the upstream is down', async () => {
+    const plain = await sidecar({});
+    expect(await (await fetch(`${plain.url}/p`)).text()).toBe('len=0');
+    const down = await startSidecar({ upstream: 'http://127.0.0.1:9', logger: quiet });
+    open.push(down);
+    const res = await fetch(down.url);
+    expect(res.status).toBe(502);
+    expect(await res.text()).toContain('upstream connect error');
+  });
+
+  it('exposes filter metrics from outside', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-sidecar-'));
+    try {
+      const file = join(dir, 'root.wasm');
+      await writeFile(file, await watFixture('root'));
+      const s = await sidecar({ filters: [{ name: 'metered', file }] });
+      await (await fetch(`${s.url}/a`)).text();
+      await (await fetch(`${s.url}/b`)).text();
+      const metrics = s.metrics().metered!;
+      expect(metrics.find((m) => m.name === 'requests_total')?.value).toBe(2n);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a bad upstream URL with a usage error', async () => {
+    await expect(startSidecar({ upstream: 'not a url', logger: quiet })).rejects.toThrow(
+      'upstream "not a url" is not a URL',
+    );
+  });
+
+  it('waits for in-flight requests when closing', async () => {
+    const slowUpstream = await startUpstream((_req, res) => setTimeout(() => res.end('slow'), 300));
+    try {
+      const s = await startSidecar({ upstream: slowUpstream.url, logger: quiet });
+      const pending = new Promise<string>((resolve, reject) => {
+        request(`${s.url}/slow`, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      await s.close();
+      expect(await pending).toBe('slow');
+    } finally {
+      await slowUpstream.close();
+    }
+  });
+});
+
+describe('filterFromEnvoyFilter', () => {
+  it('runs the filter a rendered EnvoyFilter describes (the seed filter.yaml end to end)', async () => {
+    const { filterFromEnvoyFilter } = await import('../../src/sidecar/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-ef-'));
+    try {
+      const digest = `sha256:${'ab'.repeat(32)}`;
+      await writeFile(join(dir, `${'ab'.repeat(32)}.wasm`), await readFile(HEADER_FILTER_WASM));
+      const doc: unknown = parse(await readFile('examples/header-filter/filter.yaml', 'utf8'));
+      const valid = validateFilterDeployment(doc);
+      if (!valid.ok) throw new Error(JSON.stringify(valid.errors));
+      const spec = filterFromEnvoyFilter(renderEnvoyFilter(valid.value, digest), dir);
+      expect(spec).toMatchObject({
+        name: 'details-v1-wasmfiltersample.default',
+        rootId: 'my_root_id',
+        configuration: '{"name":"hello","value":"hello details"}',
+        file: join(dir, `${'ab'.repeat(32)}.wasm`),
+      });
+      const s = await sidecar({ filters: [spec] });
+      const res = await fetch(`${s.url}/details/123`);
+      expect(res.headers.get('hello')).toBe('hello details');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts the TypedStruct form and reports what is missing', async () => {
+    const { filterFromEnvoyFilter } = await import('../../src/sidecar/index.js');
+    const typedStruct = {
+      metadata: { name: 'ef' },
+      spec: {
+        configPatches: [
+          {
+            patch: {
+              value: {
+                typed_config: {
+                  '@type': 'type.googleapis.com/udpa.type.v1.TypedStruct',
+                  type_url: 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
+                  value: {
+                    config: {
+                      root_id: 'r',
+                      configuration: {
+                        '@type': 'type.googleapis.com/google.protobuf.StringValue',
+                        value: '{}',
+                      },
+                      vm_config: { code: { local: { filename: '/var/local/lib/wasm-filters/x.wasm' } } },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        ],
+      },
+    };
+    expect(filterFromEnvoyFilter(typedStruct)).toEqual({
+      name: 'ef',
+      file: '/var/local/lib/wasm-filters/x.wasm',
+      failOpen: false,
+      rootId: 'r',
+      configuration: '{}',
+    });
+    expect(() => filterFromEnvoyFilter({ spec: { configPatches: [] } })).toThrow(/configPatches/);
+    const noFile = structuredClone(typedStruct);
+    noFile.spec.configPatches[0]!.patch.value.typed_config.value.config.vm_config.code.local.filename = '';
+    expect(() => filterFromEnvoyFilter(noFile)).toThrow(/vm_config\.code\.local\.filename/);
+  });
+});
