@@ -8,6 +8,8 @@
  *   proxy.corruptBlob(digest);                    // flip one byte in that blob's body (every time)
  *   proxy.truncateBlob(digest, 100);              // send only the first 100 bytes, then close
  *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
+ *   proxy.throttleBlobs(256 * 1024);              // blob GET bodies at most this many bytes/s (undefined: off)
+ *   proxy.blobBytes                               // blob GET body bytes sent to clients so far
  *   proxy.requests                                // [{ method, path, authorization? }] seen so far
  *   proxy.count('GET', /\/blobs\//)               // how many matched
  *   proxy.reset()                                 // clear faults (not the request log)
@@ -32,6 +34,8 @@ export interface FaultProxy {
   corruptBlob(digest: string): void;
   truncateBlob(digest: string, bytes: number): void;
   redirectBlobs(toBaseUrl: string | undefined): void;
+  throttleBlobs(bytesPerSecond: number | undefined): void;
+  readonly blobBytes: number;
   count(method: string, path: RegExp): number;
   reset(): void;
   stop(): Promise<void>;
@@ -46,6 +50,8 @@ export async function startFaultProxy(options: {
   const corrupt = new Set<string>();
   const truncate = new Map<string, number>();
   let redirectTo: string | undefined;
+  let throttle: number | undefined;
+  let blobBytes = 0;
   const requests: SeenRequest[] = [];
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -99,7 +105,13 @@ export async function startFaultProxy(options: {
             out = out.subarray(0, room);
           }
           sent += out.length;
+          if (blob && req.method === 'GET') blobBytes += out.length;
           res.write(out);
+          if (throttle !== undefined && blob && req.method === 'GET') {
+            // Pause the upstream long enough that this chunk keeps the rate under the limit.
+            up.pause();
+            setTimeout(() => up.resume(), Math.ceil((out.length / throttle) * 1000));
+          }
           if (cut !== undefined && sent >= cut) {
             up.destroy();
             res.socket?.destroy();
@@ -129,12 +141,17 @@ export async function startFaultProxy(options: {
     corruptBlob: (digest) => corrupt.add(digest),
     truncateBlob: (digest, bytes) => truncate.set(digest, bytes),
     redirectBlobs: (to) => (redirectTo = to),
+    throttleBlobs: (bytesPerSecond) => (throttle = bytesPerSecond),
+    get blobBytes() {
+      return blobBytes;
+    },
     count: (method, path) => requests.filter((r) => r.method === method && path.test(r.path)).length,
     reset: () => {
       failures = [];
       corrupt.clear();
       truncate.clear();
       redirectTo = undefined;
+      throttle = undefined;
     },
     stop: () =>
       new Promise<void>((resolve) => {
