@@ -2,10 +2,12 @@ import { Command } from 'commander';
 import { register as agent } from './agent.js';
 import { register as copy } from './copy.js';
 import { register as inspect } from './inspect.js';
+import { register as install } from './install.js';
 import { register as login } from './login.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as render } from './render.js';
+import { register as uninstall } from './uninstall.js';
 import { register as run } from './run.js';
 
 /**
@@ -24,4 +26,4 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [push, pull, inspect, copy, login, render, run, agent];
+const verbs: Register[] = [push, pull, inspect, copy, login, render, install, uninstall, run, agent];

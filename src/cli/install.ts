@@ -1,0 +1,91 @@
+/**
+ * `meshwasm install`: the seed's `UpdateMeshFeature --WebAssemblyFilterEnabled=true`. Applies the CRD,
+ * service accounts, RBAC, the images ConfigMap, the controller Deployment and the agent DaemonSet
+ * (src/mesh/install, the same objects as deploy/); `--dry-run` prints them without touching a cluster.
+ */
+import { Option, type Command } from 'commander';
+import {
+  DEFAULT_FILTERS_DIR,
+  DEFAULT_IMAGE,
+  DEFAULT_NAMESPACE,
+  IMAGES_CONFIGMAP_NAME,
+  installManifests,
+  toYamlDocuments,
+  type KubeObject,
+} from '../mesh/index.js';
+import { Applier, describeObject, loadKubeConfig, type KubeFlags } from './kube-apply.js';
+
+interface InstallFlags extends KubeFlags {
+  dryRun?: boolean;
+  namespace: string;
+  image: string;
+  dir: string;
+  output: 'text' | 'yaml' | 'json';
+}
+
+/** Adds --kubeconfig and --context, shared by the verbs that talk to a cluster. */
+export function addKubeOptions(command: Command): Command {
+  return command
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'kubeconfig context to use');
+}
+
+function namespaceObject(name: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('install')
+    .description(
+      'enable Wasm filters in the cluster: CRD, RBAC, controller and node agent (--dry-run prints them)',
+    )
+    .option('--dry-run', 'print the objects instead of applying them')
+    .option(
+      '-n, --namespace <namespace>',
+      'namespace for the controller, agent, ConfigMap and pull secret',
+      DEFAULT_NAMESPACE,
+    )
+    .option('--image <image>', 'the meshwasm image the controller and agent run', DEFAULT_IMAGE)
+    .option('--dir <dir>', 'node directory the agent keeps modules in', DEFAULT_FILTERS_DIR)
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'),
+    );
+  addKubeOptions(command);
+  command.action(async (flags: InstallFlags) => {
+    const objects = installManifests({
+      namespace: flags.namespace,
+      image: flags.image,
+      filtersDir: flags.dir,
+    });
+    if (flags.dryRun) {
+      process.stdout.write(
+        flags.output === 'json'
+          ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`
+          : toYamlDocuments(objects),
+      );
+      return;
+    }
+    const applier = new Applier(loadKubeConfig(flags));
+    const results: Array<{ object: string; outcome: string }> = [];
+    const report = (object: string, outcome: string) => {
+      results.push({ object, outcome });
+      if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
+    };
+    // The namespace is created if missing but never deleted by uninstall: Istio usually owns it.
+    const ns = namespaceObject(flags.namespace);
+    if ((await applier.read(ns)) === undefined) report(describeObject(ns), await applier.apply(ns));
+    for (const object of objects) {
+      // The images ConfigMap's content is the controller's once it runs: create it, never reset it.
+      const keepExisting = object.kind === 'ConfigMap' && object.metadata.name === IMAGES_CONFIGMAP_NAME;
+      report(describeObject(object), await applier.apply(object, { keepExisting }));
+    }
+    if (flags.output === 'json')
+      process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);
+    else if (flags.output === 'text') {
+      process.stdout.write(
+        `meshwasm is installed in ${flags.namespace}. Create the pull secret ${flags.namespace}/asmwasm-cache if your registry needs credentials, then apply ASMFilterDeployments.\n`,
+      );
+    } else process.stdout.write(toYamlDocuments(objects));
+  });
+}

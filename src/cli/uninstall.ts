@@ -1,0 +1,128 @@
+/**
+ * `meshwasm uninstall`: the seed's `--WebAssemblyFilterEnabled=false`. Refuses while ASMFilterDeployments
+ * exist (removing the controller would strand their EnvoyFilters and annotations) unless `--cascade`,
+ * which deletes them first and waits until the controller's finalizer has cleaned each one up.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Option, type Command } from 'commander';
+import { MeshwasmError } from '../errors.js';
+import {
+  CRD_NAME,
+  DEFAULT_NAMESPACE,
+  FILTER_DEPLOYMENT_API_VERSION,
+  FILTER_DEPLOYMENT_KIND,
+  installManifests,
+} from '../mesh/index.js';
+import { addKubeOptions } from './install.js';
+import {
+  Applier,
+  describeObject,
+  kubeError,
+  loadKubeConfig,
+  statusOf,
+  type KubeFlags,
+} from './kube-apply.js';
+
+interface UninstallFlags extends KubeFlags {
+  namespace: string;
+  cascade?: boolean;
+  timeout: string;
+  output: 'text' | 'json';
+}
+
+function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) {
+    throw new MeshwasmError('USAGE', `--timeout: "${text}" is not a duration`, {
+      hint: 'write e.g. 90s, 2m or 500ms',
+    });
+  }
+  const unit = match[2] ?? 's';
+  return Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
+}
+
+const nameOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
+async function listFilterDeployments(applier: Applier): Promise<KubernetesObject[]> {
+  const crd = await applier.read({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: CRD_NAME },
+  });
+  if (crd === undefined) return [];
+  try {
+    const list = await applier.api.list(FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
+    return list.items;
+  } catch (err) {
+    if (statusOf(err) === 404) return [];
+    throw kubeError(err, 'listing ASMFilterDeployments', applier.server);
+  }
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('uninstall')
+    .description(
+      'disable Wasm filters: remove what `meshwasm install` applied (refuses while ASMFilterDeployments exist)',
+    )
+    .option('-n, --namespace <namespace>', 'the namespace meshwasm was installed into', DEFAULT_NAMESPACE)
+    .option('--cascade', 'delete every ASMFilterDeployment first and wait for their cleanup')
+    .option('--timeout <duration>', 'how long --cascade waits for the cleanup', '120s')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'),
+    );
+  addKubeOptions(command);
+  command.action(async (flags: UninstallFlags) => {
+    const timeoutMs = parseDuration(flags.timeout);
+    const applier = new Applier(loadKubeConfig(flags));
+    const results: Array<{ object: string; outcome: string }> = [];
+    const report = (object: string, outcome: string) => {
+      results.push({ object, outcome });
+      if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
+    };
+
+    const existing = await listFilterDeployments(applier);
+    if (existing.length > 0 && !flags.cascade) {
+      throw new MeshwasmError(
+        'KUBERNETES',
+        `${existing.length} ASMFilterDeployment(s) still exist: ${existing.map(nameOf).join(', ')}`,
+        {
+          hint: 'delete them first (kubectl delete asmfilterdeployments --all -A), or run meshwasm uninstall --cascade',
+        },
+      );
+    }
+    if (existing.length > 0) {
+      for (const cr of existing) report(describeObject(cr as never), await applier.delete(cr));
+      // The controller (still running) removes each CR's EnvoyFilter, annotations and ConfigMap entry,
+      // then its finalizer; only then is it safe to remove the controller itself.
+      const deadline = Date.now() + timeoutMs;
+      let remaining = await listFilterDeployments(applier);
+      while (remaining.length > 0 && Date.now() < deadline) {
+        await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+        remaining = await listFilterDeployments(applier);
+      }
+      if (remaining.length > 0) {
+        throw new MeshwasmError(
+          'KUBERNETES',
+          `timed out after ${flags.timeout} waiting for the cleanup of ${remaining.map(nameOf).join(', ')} (finalizers: ${[
+            ...new Set(remaining.flatMap((r) => r.metadata?.finalizers ?? [])),
+          ].join(', ')})`,
+          {
+            hint: `check that the controller runs (kubectl get pods -n ${flags.namespace} -l app.kubernetes.io/name=meshwasm-controller); nothing else was removed, so run uninstall --cascade again once it does`,
+          },
+        );
+      }
+    }
+
+    for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
+      report(describeObject(object), await applier.delete(object));
+    }
+    if (flags.output === 'json')
+      process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);
+    else
+      process.stdout.write(
+        `meshwasm is uninstalled. The pull secret ${flags.namespace}/asmwasm-cache, if any, was left in place.\n`,
+      );
+  });
+}
