@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { MeshwasmError } from '../../src/errors.js';
 import { parseFilterDeployment, validateFilterDeployment, type FieldError } from '../../src/mesh/index.js';
 import { DIGEST, seedFilterDeployment, variant, type Loose } from './fixtures.js';
@@ -37,6 +39,11 @@ describe('validateFilterDeployment', () => {
         failOpen: false,
       },
     });
+  });
+
+  it("our golden copy is the example's filter.yaml (examples/header-filter)", () => {
+    const example = new URL('../../examples/header-filter/filter.yaml', import.meta.url);
+    expect(parse(readFileSync(example, 'utf8'))).toEqual(seedFilterDeployment());
   });
 
   it('applies defaults: patchContext, id from name.namespace, namespace option, failOpen false', () => {

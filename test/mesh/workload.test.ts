@@ -1,3 +1,6 @@
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { describe, expect, it } from 'vitest';
 import { MeshwasmError } from '../../src/errors.js';
 import {
@@ -135,4 +138,62 @@ describe('workloadPatch', () => {
     expect(annotationsMergePatch({ a: '1', b: '2' }, { a: '1', b: '3', c: '4' })).toEqual({ b: '3', c: '4' });
     expect(annotationsMergePatch({ a: '1' }, {})).toEqual({ a: null });
   });
+});
+
+describe('patched workloads', () => {
+  function applyMergePatch(
+    target: Record<string, unknown>,
+    patch: Record<string, unknown>,
+  ): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...target };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete out[k];
+      else if (typeof v === 'object' && !Array.isArray(v)) {
+        const current = out[k];
+        out[k] = applyMergePatch(
+          typeof current === 'object' && current !== null ? (current as Record<string, unknown>) : {},
+          v as Record<string, unknown>,
+        );
+      } else out[k] = v;
+    }
+    return out;
+  }
+
+  const template = {
+    metadata: {
+      labels: { app: 'details', version: 'v1' },
+      annotations: { [VOL]: JSON.stringify([userVolume]) },
+    },
+    spec: { containers: [{ name: 'details', image: 'docker.io/istio/examples-bookinfo-details-v1:1.16.2' }] },
+  };
+  const workloads: Array<[string, new (data: never) => { validate(): void }, Record<string, unknown>]> = [
+    ['Deployment', Deployment, { replicas: 1, selector: { matchLabels: { app: 'details' } }, template }],
+    [
+      'StatefulSet',
+      StatefulSet,
+      { serviceName: 'details', selector: { matchLabels: { app: 'details' } }, template },
+    ],
+    ['DaemonSet', DaemonSet, { selector: { matchLabels: { app: 'details' } }, template }],
+  ];
+
+  it.each(workloads)(
+    'a %s stays valid for apps/v1 after the patch, and after its reversal',
+    (kind, Model, spec) => {
+      const workload = {
+        apiVersion: 'apps/v1',
+        kind,
+        metadata: { name: 'details-v1', namespace: 'default' },
+        spec,
+      };
+      const add = workloadPatch(template.metadata.annotations, true)!;
+      const patched = applyMergePatch(workload, add as never) as typeof workload;
+      expect(() => new Model(patched as never).validate()).not.toThrow();
+      const annotations = (patched.spec.template as typeof template).metadata.annotations;
+      expect(hasWasmVolumes(annotations)).toBe(true);
+      const remove = workloadPatch(annotations, false)!;
+      const restored = applyMergePatch(patched, remove as never);
+      expect(() => new Model(restored as never).validate()).not.toThrow();
+      expect(restored).toEqual(workload);
+    },
+  );
 });
