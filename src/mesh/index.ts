@@ -9,5 +9,6 @@ export * from './envoyfilter.js';
 export * from './workload.js';
 export * from './images.js';
 export * from './render.js';
+export * from './status.js';
 export * from './yaml.js';
 export * from './install/index.js';

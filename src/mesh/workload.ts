@@ -179,3 +179,16 @@ export function workloadPatch(
   if (Object.keys(annotations).length === 0) return undefined;
   return { spec: { template: { metadata: { annotations } } } };
 }
+
+/**
+ * True when every selector label is on the pod template (what Istio's workloadSelector does). An empty
+ * selector matches nothing here: validation never lets one through, and matching all would be a surprise.
+ */
+export function labelsMatch(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
+  const entries = Object.entries(selector);
+  if (entries.length === 0 || labels === undefined) return false;
+  return entries.every(([k, v]) => labels[k] === v);
+}
