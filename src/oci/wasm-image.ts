@@ -200,12 +200,23 @@ export async function openWasmModule(
       { hint: 'raise it with --max-module-size' },
     );
   let layer = await target.fetch(image.layer);
-  if (options.onProgress) layer = layer.pipe(progressCounter(image.layer.size, options.onProgress));
+  if (options.onProgress) layer = linked(layer, progressCounter(image.layer.size, options.onProgress));
   const moduleStream =
     compression === undefined ? layer : extractPluginWasm(layer, compression, `layer ${image.layer.digest}`);
   const validator = new WasmModuleValidator(what, limit);
-  moduleStream.on('error', (err) => validator.destroy(err));
-  return { stream: moduleStream.pipe(validator), validator };
+  return { stream: linked(moduleStream, validator), validator };
+}
+
+/**
+ * `source` piped into `next` so that an error on either side fails `next` (and so its consumer); a bare
+ * .pipe() would leave `next` waiting forever when `source` fails (e.g. a digest mismatch at its end).
+ * The no-op listener keeps an error that happens before the consumer attaches from being uncaught; the
+ * consumer still sees it, because pipeline and finished() report a stream that has already errored.
+ */
+function linked<T extends Transform>(source: Readable, next: T): T {
+  next.on('error', () => undefined);
+  pipeline(source, next).catch(() => undefined);
+  return next;
 }
 
 export interface PulledModule extends WasmImage {
