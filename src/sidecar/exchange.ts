@@ -5,7 +5,6 @@
  * traps is handled by its policy: fail-open drops it from this stream, fail-closed answers 503 (or
  * resets the stream once the response has started). Nothing here throws into the server.
  */
-import { once } from 'node:events';
 import {
   request as httpRequest,
   type Agent,
@@ -33,6 +32,12 @@ type Outcome =
   | { kind: 'local'; filter: string; response: LocalResponse }
   | { kind: 'reset'; filter: string };
 const CONTINUE: Outcome = { kind: 'continue' };
+
+interface BodyResult {
+  outcome: Outcome;
+  data: Uint8Array;
+}
+type BodyStep = BodyResult | { waitAt: number };
 
 /** Thrown inside the exchange when a fail-closed filter breaks; carries the filter's name. */
 class FailClosed extends Error {
@@ -189,22 +194,28 @@ export class Exchange {
     return CONTINUE;
   }
 
-  /** Runs one body chunk through the chain; returns the bytes to forward. */
-  private async bodyPhase(
+  /**
+   * Runs one body chunk through the chain from filter `start` on, synchronously. It only stops early
+   * when a filter pauses at end of stream (the caller must wait for it to resume); a pause before the
+   * end just means "buffered in that filter", so nothing goes further this time.
+   */
+  private bodyFrom(
     direction: Direction,
+    list: Active[],
+    start: number,
     chunk: Uint8Array,
     eos: boolean,
-  ): Promise<{ outcome: Outcome; data: Uint8Array }> {
+  ): BodyStep {
     let data = chunk;
-    for (const a of this.ordered(direction)) {
+    for (let i = start; i < list.length; i++) {
+      const a = list[i]!;
       if (!this.active.includes(a) || !a.stream.wantsBody(direction)) continue;
       try {
-        let d: string =
+        const d =
           direction === 'request' ? a.stream.requestBody(data, eos) : a.stream.responseBody(data, eos);
         if (d === 'pause') {
-          // Buffered inside this filter; later filters see it when it continues.
           if (!eos) return { outcome: CONTINUE, data: EMPTY };
-          d = await a.stream.waitResume(direction);
+          return { waitAt: i };
         }
         const outcome = this.outcomeOf(a, d);
         if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
@@ -217,37 +228,86 @@ export class Exchange {
     return { outcome: CONTINUE, data };
   }
 
+  /** The last chunk: filters may pause on it (e.g. for an http call) and resume later. */
+  private async finalBody(direction: Direction, chunk: Uint8Array): Promise<BodyResult> {
+    const list = this.ordered(direction);
+    let step = this.bodyFrom(direction, list, 0, chunk, true);
+    while ('waitAt' in step) {
+      const a = list[step.waitAt]!;
+      try {
+        const outcome = this.outcomeOf(a, await a.stream.waitResume(direction));
+        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
+      } catch (err) {
+        this.policy(a.filter, err);
+      }
+      step = this.bodyFrom(direction, list, step.waitAt + 1, a.stream.takeBody(direction), true);
+    }
+    return step;
+  }
+
   /**
    * Streams a body through the chain with one chunk of read-ahead, so the last chunk is delivered with
-   * end_of_stream set. Headers are flushed with the first bytes that leave the chain: if that is the
-   * whole body, it gets an exact content-length; otherwise it is sent chunked.
+   * end_of_stream set. Chunks before the last run synchronously in the 'data' handler (no promise per
+   * chunk); backpressure pauses the source. Headers are flushed with the first bytes that leave the
+   * chain: if that is the whole body it gets an exact content-length, otherwise it is sent chunked.
    */
-  private async pump(
+  private pump(
     direction: Direction,
     source: Readable,
     sink: ClientRequest | ServerResponse,
   ): Promise<Outcome> {
-    let first = true;
-    const emit = async (chunk: Uint8Array, eos: boolean): Promise<Outcome> => {
-      const { outcome, data } = await this.bodyPhase(direction, chunk, eos);
-      if (outcome.kind !== 'continue') return outcome;
-      if (first && (data.length > 0 || eos)) {
-        first = false;
-        if (eos) sink.setHeader('content-length', data.length);
-      }
-      if (data.length > 0 && !sink.write(data)) await once(sink, 'drain');
-      if (eos) await this.trailersPhase(direction, source, sink);
-      return CONTINUE;
-    };
-    let prev: Uint8Array | undefined;
-    for await (const chunk of source) {
-      if (prev) {
-        const outcome = await emit(prev, false);
-        if (outcome.kind !== 'continue') return outcome;
-      }
-      prev = chunk as Uint8Array;
-    }
-    return emit(prev ?? EMPTY, true);
+    return new Promise<Outcome>((resolve, reject) => {
+      let prev: Uint8Array | undefined;
+      let first = true;
+      let settled = false;
+      const settle = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        source.off('data', onData);
+        if (outcome.kind !== 'continue') source.resume(); // drain what is left, it goes nowhere
+        resolve(outcome);
+      };
+      const forward = (data: Uint8Array, eos: boolean): boolean => {
+        if (first && (data.length > 0 || eos)) {
+          first = false;
+          if (eos) sink.setHeader('content-length', data.length);
+        }
+        return data.length > 0 ? sink.write(data) : true;
+      };
+      const onData = (chunk: Uint8Array): void => {
+        const ready = prev;
+        prev = chunk;
+        if (ready === undefined || settled) return;
+        try {
+          const step = this.bodyFrom(direction, this.ordered(direction), 0, ready, false);
+          if ('waitAt' in step) return; // not reachable before end of stream
+          if (step.outcome.kind !== 'continue') return settle(step.outcome);
+          if (!forward(step.data, false)) {
+            source.pause();
+            sink.once('drain', () => source.resume());
+          }
+        } catch (err) {
+          settled = true;
+          reject(err);
+        }
+      };
+      source.on('data', onData);
+      source.once('error', () => settle({ kind: 'reset', filter: '' }));
+      source.once('end', () => {
+        if (settled) return;
+        this.finalBody(direction, prev ?? EMPTY)
+          .then(async ({ outcome, data }) => {
+            if (outcome.kind !== 'continue') return settle(outcome);
+            forward(data, true);
+            await this.trailersPhase(direction, source, sink);
+            settle(CONTINUE);
+          })
+          .catch((err: unknown) => {
+            settled = true;
+            reject(err);
+          });
+      });
+    });
   }
 
   private async trailersPhase(

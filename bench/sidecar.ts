@@ -1,0 +1,216 @@
+/**
+ * Sidecar benchmark, all measured in one run so the ratios compare like with like:
+ *   (a) the upstream directly, (b) `meshwasm run` with no filter, (c) with the seed header filter,
+ * loaded by wrk at a fixed concurrency. Prints throughput and p99 ratios c/b and b/a (target: c/b
+ * throughput >= 0.85), the cold start of a filter VM (compile + instantiate + vm_start + configure),
+ * and the per-stream cost of the header filter's callbacks in microseconds (target < 20 us), next to
+ * the same cost for an empty proxy-wasm module (the host's own overhead).
+ *
+ * Run alone: npx tsx bench/sidecar.ts   (needs wrk from Debian; builds the filter if missing)
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import wabtInit from 'wabt';
+import { FilterPlugin, type HostIO } from '../src/runtime/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const FILTER = `${root}examples/header-filter/build/header-filter.wasm`;
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+interface Load {
+  rps: number;
+  p99ms: number;
+}
+
+function wrk(url: string, seconds: number): Load {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], {
+    encoding: 'utf8',
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+  if (!rps || !p99) throw new Error(`cannot read wrk output:\n${out}`);
+  const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
+  return { rps, p99ms: Number(p99[1]) * scale };
+}
+
+function waitFor(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child[stream]!.on('data', (c: Buffer) => {
+      text += c.toString();
+      const m = pattern.exec(text);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`process exited (${code}) before it was ready: ${text}`)));
+  });
+}
+
+const UPSTREAM = `
+const http = require('node:http');
+const body = Buffer.from('{"id":123,"author":"William Shakespeare","year":1595,"type":"paperback","pages":200}');
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { res.setHeader('content-type', 'application/json'); res.end(body); });
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+async function startUpstream(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await waitFor(child, /port (\d+)/, 'stdout');
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function startSidecar(
+  upstream: string,
+  filterArgs: string[],
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [`${root}bin/meshwasm.js`, 'run', '--upstream', upstream, '--listen', '127.0.0.1:0', ...filterArgs],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHWASM_LOG_LEVEL: 'warn' } },
+  );
+  const url = await waitFor(child, /listening on (http:\/\/\S+),/, 'stderr');
+  return { url, child };
+}
+
+const idleIO = (): HostIO => ({
+  hasCluster: () => false,
+  httpCall: () => undefined,
+  setTickPeriod: () => undefined,
+  close: () => undefined,
+});
+
+/** An empty proxy-wasm module: the host's own floor for cold start and per-stream cost. */
+async function emptyFilter(): Promise<Uint8Array> {
+  const wabt = await wabtInit();
+  const parsed = wabt.parseWat(
+    'empty.wat',
+    '(module (memory (export "memory") 1) (func (export "proxy_abi_version_0_2_1")))',
+  );
+  try {
+    return new Uint8Array(parsed.toBinary({}).buffer);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+async function coldStartMs(bytes: Uint8Array, runs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    const plugin = await FilterPlugin.load(bytes, {
+      name: 'bench',
+      io: idleIO,
+      configuration: '{"name":"hello","value":"hello details"}',
+    });
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    plugin.close();
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Create a stream, request headers, response headers, one response body chunk, done/log/delete. */
+async function perStreamMicros(bytes: Uint8Array, streams: number): Promise<number> {
+  const plugin = await FilterPlugin.load(bytes, { name: 'bench', io: idleIO });
+  const body = new TextEncoder().encode('{"id":123}');
+  const run = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const s = plugin.newStreamSync()!;
+      s.requestHeaders(
+        [
+          [':method', 'GET'],
+          [':path', '/details/123'],
+          [':authority', 'details'],
+        ],
+        true,
+      );
+      s.responseHeaders(
+        [
+          [':status', '200'],
+          ['content-type', 'application/json'],
+        ],
+        false,
+      );
+      s.responseBody(body, true);
+      s.takeBody('response');
+      s.finish();
+    }
+  };
+  run(2000); // warm up the JIT on both sides of the boundary
+  const start = process.hrtime.bigint();
+  run(streams);
+  const micros = Number(process.hrtime.bigint() - start) / 1e3 / streams;
+  plugin.close();
+  return micros;
+}
+
+const median = (xs: number[]): number => xs[Math.floor(xs.length / 2)]!;
+const fmt = (n: number, digits = 2): string => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  if (!existsSync(FILTER))
+    execFileSync('npm', ['run', '--silent', 'build:filter'], { cwd: root, stdio: 'inherit' });
+  const filterBytes = new Uint8Array(readFileSync(FILTER));
+
+  const cold = await coldStartMs(filterBytes, 30);
+  const empty = await emptyFilter();
+  const coldEmpty = await coldStartMs(empty, 30);
+  const streamUs = await perStreamMicros(filterBytes, 20000);
+  const emptyUs = await perStreamMicros(empty, 20000);
+
+  const upstream = await startUpstream();
+  const plain = await startSidecar(upstream.url, []);
+  const filtered = await startSidecar(upstream.url, [
+    '--filter',
+    FILTER,
+    '--root-id',
+    'my_root_id',
+    '--config',
+    '{"name":"hello","value":"hello details"}',
+  ]);
+  try {
+    for (const url of [upstream.url, plain.url, filtered.url]) wrk(`${url}/details/123`, 1); // warm-up
+    // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all three alike.
+    const runs: Record<'a' | 'b' | 'c', Load[]> = { a: [], b: [], c: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      runs.a.push(wrk(`${upstream.url}/details/123`, SECONDS));
+      runs.b.push(wrk(`${plain.url}/details/123`, SECONDS));
+      runs.c.push(wrk(`${filtered.url}/details/123`, SECONDS));
+    }
+    const pick = (xs: Load[]): Load => ({
+      rps: median(xs.map((x) => x.rps).sort((p, q) => p - q)),
+      p99ms: median(xs.map((x) => x.p99ms).sort((p, q) => p - q)),
+    });
+    const [a, b, c] = [pick(runs.a), pick(runs.b), pick(runs.c)];
+    const rows = [
+      ['(a) upstream direct', a],
+      ['(b) meshwasm run, no filter', b],
+      ['(c) meshwasm run + header filter', c],
+    ] as const;
+    console.log(
+      `sidecar load: wrk, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS}s, medians`,
+    );
+    for (const [label, r] of rows)
+      console.log(`  ${label.padEnd(34)} ${fmt(r.rps, 0).padStart(8)} req/s   p99 ${fmt(r.p99ms)} ms`);
+    console.log(`  throughput c/b ${fmt(c.rps / b.rps)} (target >= 0.85)   b/a ${fmt(b.rps / a.rps)}`);
+    console.log(`  p99 latency c/b ${fmt(c.p99ms / b.p99ms)}   b/a ${fmt(b.p99ms / a.p99ms)}`);
+  } finally {
+    for (const p of [filtered, plain, upstream]) p.child.kill('SIGTERM');
+  }
+  console.log('filter VM cold start (compile + instantiate + vm_start + configure), 30 runs');
+  console.log(`  header filter  median ${fmt(median(cold))} ms   max ${fmt(cold.at(-1)!)} ms`);
+  console.log(
+    `  empty module   median ${fmt(median(coldEmpty))} ms   ratio ${fmt(median(cold) / median(coldEmpty))}x`,
+  );
+  console.log(
+    'per-stream callback cost (context create, request headers, response headers, body, done/log/delete)',
+  );
+  console.log(`  header filter  ${fmt(streamUs)} us (target < 20 us)`);
+  console.log(`  empty module   ${fmt(emptyUs)} us   ratio ${fmt(streamUs / emptyUs)}x`);
+}
+
+await main();
