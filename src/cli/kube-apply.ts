@@ -144,11 +144,14 @@ export class Applier {
           return 'created';
         }
         if (options.keepExisting || isSubset(toModel(stripForCompare(desired)), live)) return 'unchanged';
-        // Keep what others put on the object's metadata (kubectl's annotations, extra labels).
+        // Keep what others put on the object's metadata (kubectl's annotations, extra labels, and the
+        // finalizers and owners the server or other controllers rely on).
         const next = {
           ...desired,
           metadata: {
             ...desired.metadata,
+            ...(live.metadata?.finalizers ? { finalizers: live.metadata.finalizers } : {}),
+            ...(live.metadata?.ownerReferences ? { ownerReferences: live.metadata.ownerReferences } : {}),
             labels: { ...live.metadata?.labels, ...desired.metadata.labels },
             annotations: { ...live.metadata?.annotations, ...desired.metadata.annotations },
             resourceVersion: live.metadata?.resourceVersion,

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { describeObject, isSubset, statusOf } from '../../src/cli/kube-apply.js';
+
+describe('isSubset (what "unchanged" means for install)', () => {
+  it('ignores fields the server added', () => {
+    expect(
+      isSubset({ spec: { replicas: 2 } }, { spec: { replicas: 2, revisionHistoryLimit: 10 }, status: {} }),
+    ).toBe(true);
+  });
+
+  it('notices a changed or missing value', () => {
+    expect(isSubset({ spec: { image: 'a' } }, { spec: { image: 'b' } })).toBe(false);
+    expect(isSubset({ spec: { image: 'a' } }, { spec: {} })).toBe(false);
+    expect(isSubset({ spec: { image: 'a' } }, { spec: null })).toBe(false);
+  });
+
+  it('compares arrays by length and position', () => {
+    expect(isSubset({ a: [1, 2] }, { a: [1, 2] })).toBe(true);
+    expect(isSubset({ a: [1, 2] }, { a: [1, 2, 3] })).toBe(false);
+    expect(isSubset({ a: [{ x: 1 }] }, { a: [{ x: 1, y: 2 }] })).toBe(true);
+    expect(isSubset({ a: [2, 1] }, { a: [1, 2] })).toBe(false);
+  });
+
+  it('treats a number and its string form as equal (int-or-string fields)', () => {
+    expect(isSubset({ port: 9090 }, { port: '9090' })).toBe(true);
+    expect(isSubset({ port: 9090 }, { port: '9091' })).toBe(false);
+  });
+});
+
+describe('helpers', () => {
+  it('describes objects the way kubectl does', () => {
+    expect(describeObject({ kind: 'DaemonSet', metadata: { name: 'a', namespace: 'ns' } })).toBe(
+      'daemonset/a -n ns',
+    );
+    expect(describeObject({ kind: 'ClusterRole', metadata: { name: 'r' } })).toBe('clusterrole/r');
+  });
+
+  it('reads the HTTP status of client errors, and none for network errors', () => {
+    expect(statusOf({ code: 409 })).toBe(409);
+    expect(statusOf(new Error('ECONNREFUSED'))).toBeUndefined();
+    expect(statusOf(null)).toBeUndefined();
+  });
+});
