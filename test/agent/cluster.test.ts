@@ -64,7 +64,7 @@ const annotation = () => {
 const events = () =>
   kube
     .objects('', 'events', NS)
-    .filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === POD) as {
+    .filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === POD) as unknown as {
     reason: string;
     type: string;
     message: string;
