@@ -279,6 +279,19 @@ describe('meshwasm install and uninstall against an API server', () => {
     expect(results.every((x) => x.outcome === 'not found')).toBe(true);
   });
 
+  it('kubectl apply -k deploy/ installs the same objects: meshwasm install then finds nothing to change', async () => {
+    const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
+    const applied = await kubectl('apply', '-k', deployDir);
+    expect(applied.code, applied.stderr).toBe(0);
+    const r = await meshwasm('install', '-o', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout).results as Array<{ object: string; outcome: string }>;
+    expect(results.filter((x) => x.outcome !== 'unchanged')).toEqual([]);
+    const deleted = await kubectl('delete', '-k', deployDir);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(await exists('daemonset', 'meshwasm-agent', '-n', 'istio-system')).toBe(false);
+  });
+
   it('fails with a clear error when the API server cannot be reached', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshwasm-kc-'));
     const file = join(dir, 'kubeconfig');
