@@ -85,7 +85,14 @@ export function formatRenderedYaml(items: readonly RenderedFilterDeployment[]): 
 }
 
 async function digestFor(image: string, pinned: string | undefined, flags: RenderFlags): Promise<string> {
-  if (pinned !== undefined) return pinned;
+  if (pinned !== undefined) {
+    if (flags.digest !== undefined && flags.digest !== pinned) {
+      process.stderr.write(
+        `Warning: ${image} is pinned to ${pinned}; --digest ${flags.digest} is ignored for it\n`,
+      );
+    }
+    return pinned;
+  }
   if (flags.digest !== undefined) return flags.digest;
   try {
     const digest = await resolveDigest(image, ociOptions(flags));
