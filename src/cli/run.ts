@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MeshwasmError } from '../errors.js';
@@ -50,7 +50,11 @@ export function register(program: Command): void {
       collect,
       [],
     )
-    .option('--filter-log-level <level>', 'lowest level of filter log lines to print', 'info')
+    .addOption(
+      new Option('--filter-log-level <level>', 'lowest level of filter log lines to print')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'critical'])
+        .default('info'),
+    )
     .option('--oci-layout', 'treat filter references as OCI image-layout directories');
   addTransportOptions(command);
   command.action(async (flags: RunFlags) => {

@@ -163,6 +163,6 @@ export class FilterPlugin {
 
   close(): void {
     this.closed = true;
-    this.vm?.close();
+    this.vm?.shutdown();
   }
 }

@@ -35,7 +35,7 @@ export function readProperty(
   stream: StreamState | undefined,
   plugin: PluginFacts,
 ): Uint8Array | undefined {
-  const custom = stream?.properties.get(key);
+  const custom = stream?.getProperty(key);
   if (custom) return custom;
   switch (key) {
     case 'plugin_name':

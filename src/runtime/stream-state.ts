@@ -22,37 +22,55 @@ export class StreamState {
   /** Body bytes received but not yet released downstream/upstream (what the filter sees). */
   requestBody: Uint8Array = new Uint8Array(0);
   responseBody: Uint8Array = new Uint8Array(0);
-  readonly properties = new Map<string, Uint8Array>();
+  /** Values the filter stored with proxy_set_property (created on first use: most filters never do). */
+  private ownProperties: Map<string, Uint8Array> | undefined;
   localResponse: LocalResponse | undefined;
   /** Set once either direction was closed with proxy_close_stream. */
   reset = false;
   /** Response code details Envoy would report (`via_upstream`, `via_local_reply`, ...). */
   responseCodeDetails = '';
-  private readonly waiters = new Map<Direction, Waiter>();
-  /** A continue that arrived while the direction was not (yet) waiting. */
-  private readonly early = new Map<Direction, Resumption>();
+  // Per direction: who waits for a resumption, and a resumption that came before anyone waited.
+  // Plain fields rather than Maps: this object is made for every stream of every filter.
+  private requestWaiter: Waiter | undefined;
+  private responseWaiter: Waiter | undefined;
+  private requestEarly: Resumption | undefined;
+  private responseEarly: Resumption | undefined;
 
   constructor(readonly info: StreamInfo) {}
 
+  getProperty(key: string): Uint8Array | undefined {
+    return this.ownProperties?.get(key);
+  }
+
+  setProperty(key: string, value: Uint8Array): void {
+    (this.ownProperties ??= new Map()).set(key, value);
+  }
+
   /** Resolves when the filter resumes a paused direction, answers locally, or resets the stream. */
   waitResume(direction: Direction): Promise<Resumption> {
-    const early = this.early.get(direction);
+    const early = direction === 'request' ? this.requestEarly : this.responseEarly;
     if (early) {
-      this.early.delete(direction);
+      this.clearEarly(direction);
       return Promise.resolve(early);
     }
     if (this.localResponse) return Promise.resolve('local');
     if (this.reset) return Promise.resolve('reset');
-    return new Promise((resolve, reject) => this.waiters.set(direction, { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      if (direction === 'request') this.requestWaiter = { resolve, reject };
+      else this.responseWaiter = { resolve, reject };
+    });
   }
 
   resume(direction: Direction, how: Resumption): void {
-    const w = this.waiters.get(direction);
+    const w = direction === 'request' ? this.requestWaiter : this.responseWaiter;
     if (w) {
-      this.waiters.delete(direction);
+      if (direction === 'request') this.requestWaiter = undefined;
+      else this.responseWaiter = undefined;
       w.resolve(how);
+    } else if (direction === 'request') {
+      this.requestEarly = how;
     } else {
-      this.early.set(direction, how);
+      this.responseEarly = how;
     }
   }
 
@@ -64,13 +82,15 @@ export class StreamState {
 
   /** The VM trapped: every paused direction fails with the trap. */
   fail(err: unknown): void {
-    for (const w of this.waiters.values()) w.reject(err);
-    this.waiters.clear();
+    const waiters = [this.requestWaiter, this.responseWaiter];
+    this.requestWaiter = this.responseWaiter = undefined;
+    for (const w of waiters) w?.reject(err);
   }
 
   /** Drops bookkeeping of a resumption nobody waited for (a direction that was never paused). */
   clearEarly(direction: Direction): void {
-    this.early.delete(direction);
+    if (direction === 'request') this.requestEarly = undefined;
+    else this.responseEarly = undefined;
   }
 
   body(direction: Direction): Uint8Array {

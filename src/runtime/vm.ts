@@ -266,6 +266,21 @@ export class FilterVm {
       this.settings.log(level, msg);
   }
 
+  /** Plugin teardown: the root context gets proxy_on_done and proxy_on_delete, then the VM closes. */
+  shutdown(): void {
+    if (this.closed) return;
+    if (!this.failure) {
+      const root = this.contexts.get(this.rootContextId)!;
+      try {
+        this.callAs(root, 'proxy_on_done', this.rootContextId);
+        this.callAs(root, 'proxy_on_delete', this.rootContextId);
+      } catch (err) {
+        this.log('error', message(err));
+      }
+    }
+    this.close();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

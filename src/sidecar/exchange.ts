@@ -153,7 +153,8 @@ export class Exchange {
   }
 
   private ordered(direction: Direction): Active[] {
-    return direction === 'request' ? [...this.active] : [...this.active].reverse();
+    // policy() replaces this.active rather than mutating it, so handing out the array itself is safe.
+    return direction === 'request' ? this.active : [...this.active].reverse();
   }
 
   private note(a: Active, decision: string): void {

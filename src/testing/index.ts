@@ -200,7 +200,7 @@ export class StreamDriver {
 
   /** Values set with proxy_set_property on this stream. */
   property(path: string): Uint8Array | undefined {
-    return this.stream.state.properties.get(path);
+    return this.stream.state.getProperty(path);
   }
 
   get localResponse(): (LocalResponse & { text: string }) | undefined {

@@ -50,6 +50,14 @@ describe('lifecycle', () => {
     expect((err as Error).message).toContain('proxy_on_configure rejected');
   });
 
+  it('tears the root context down (on_done, on_delete) when the plugin closes', async () => {
+    const filter = await loadFilter(await watFixture('lifecycle'));
+    const before = filter.messages().length;
+    filter.close();
+    expect(filter.messages().slice(before)).toEqual(['done', 'delete']);
+    await expect(filter.newStream()).rejects.toThrow('filter "filter-under-test" is closed');
+  });
+
   it('sends objects as JSON configuration', async () => {
     const filter = await loadFilter(await watFixture('lifecycle'), { configuration: { a: 1 } });
     expect(filter.messages()).toContain('configure:{"a":1}');

@@ -19,7 +19,7 @@ export function propertyImports(vm: VmRef): HostGroup {
       const v = vm();
       const stream = v.current.stream;
       if (!stream) return Status.NOT_FOUND;
-      stream.properties.set(
+      stream.setProperty(
         propertyKey(v.memory.string(u32(pPtr), u32(pLen))),
         v.memory.bytes(u32(vPtr), u32(vLen)),
       );
