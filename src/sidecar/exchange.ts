@@ -92,7 +92,9 @@ export class Exchange {
     const url = new URL(pseudo(pairs, ':path') ?? '/', this.ctx.upstream);
     const headers = headerRecord(pairs);
     headers.host = pseudo(pairs, ':authority') ?? this.ctx.upstream.host;
-    const filtersReadBody = this.active.some((a) => a.stream.wantsBody('request'));
+    // Piping is cheapest, but it cannot show the body to filters nor carry trailers.
+    const filtersReadBody =
+      this.active.some((a) => a.stream.wantsBody('request')) || req.headers.trailer !== undefined;
     if (hasBody && filtersReadBody) delete headers['content-length']; // set again once the body is known
     const ureq = httpRequest(url, {
       method: pseudo(pairs, ':method') ?? 'GET',
@@ -271,7 +273,9 @@ export class Exchange {
       const forward = (data: Uint8Array, eos: boolean): boolean => {
         if (first && (data.length > 0 || eos)) {
           first = false;
-          if (eos) sink.setHeader('content-length', data.length);
+          // Trailers need chunked encoding, so only a trailer-less body gets a content-length.
+          if (eos && (source as IncomingMessage).rawTrailers.length === 0)
+            sink.setHeader('content-length', data.length);
         }
         return data.length > 0 ? sink.write(data) : true;
       };
@@ -359,7 +363,8 @@ export class Exchange {
     }
     const { res } = this;
     res.statusCode = Number(pseudo(pairs, ':status') ?? status);
-    const filtersReadBody = this.active.some((a) => a.stream.wantsBody('response'));
+    const filtersReadBody =
+      this.active.some((a) => a.stream.wantsBody('response')) || ures.headers.trailer !== undefined;
     applyHeaders(res, filtersReadBody && !eos ? pairs.filter(([k]) => k !== 'content-length') : pairs);
     if (eos) {
       ures.resume();

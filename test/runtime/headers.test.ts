@@ -59,4 +59,11 @@ describe('header map host functions', () => {
     expect(local.text).toBe('denied');
     expect(local.headers).toEqual([['x-denied', 'yes']]);
   });
+
+  it('resets the stream with proxy_close_stream', async () => {
+    const filter = await loadFilter(await watFixture('headers'));
+    const stream = await filter.newStream();
+    expect(stream.sendRequestHeaders({ ':path': '/reset' })).toBe('reset');
+    await expect(stream.waitResume('request')).resolves.toBe('reset');
+  });
 });

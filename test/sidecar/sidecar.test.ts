@@ -125,6 +125,66 @@ describe('startSidecar', () => {
   });
 });
 
+describe('the chain on real HTTP messages', () => {
+  async function fixtureSidecar(name: string): Promise<Sidecar> {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
+    const file = join(dir, `${name}.wasm`);
+    await writeFile(file, await watFixture(name));
+    return sidecar({ filters: [{ name, file }] });
+  }
+
+  function raw(url: string, options: { method?: string; path: string; chunks?: string[] }) {
+    return new Promise<{ status: number; body: string; trailers: Record<string, string | undefined> }>(
+      (resolve, reject) => {
+        const req = request(`${url}${options.path}`, { method: options.method ?? 'GET' }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, trailers: res.trailers }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        for (const c of options.chunks ?? []) req.write(c);
+        req.end();
+      },
+    );
+  }
+
+  it('buffers a chunked request body in the filter until the end, then forwards the rewritten body', async () => {
+    const s = await fixtureSidecar('body');
+    const res = await raw(s.url, { method: 'POST', path: '/chunks', chunks: ['one,', 'two,', 'three'] });
+    expect(res.status).toBe(200);
+    expect(upstream.requests.at(-1)!.body).toBe('pre-one,two,three-post');
+    expect(res.body).toBe('LEN=22');
+  });
+
+  it('passes response trailers through the filter, which can add to them', async () => {
+    const trailing = await startUpstream((_req, res) => {
+      res.setHeader('trailer', 'x-checksum');
+      res.write('part');
+      res.addTrailers({ 'x-checksum': 'abc' });
+      res.end();
+    });
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
+      const file = join(dir, 'headers.wasm');
+      await writeFile(file, await watFixture('headers'));
+      const s = await sidecar({ upstream: trailing.url, filters: [{ name: 'headers', file }] });
+      const res = await raw(s.url, { path: '/t' });
+      expect(res.body).toBe('part');
+      expect(res.trailers['x-checksum']).toBe('abc');
+      expect(res.trailers['x-trailer']).toBe('t');
+    } finally {
+      await trailing.close();
+    }
+  });
+
+  it('resets the client connection when a filter closes the stream', async () => {
+    const s = await fixtureSidecar('headers');
+    await expect(raw(s.url, { path: '/reset' })).rejects.toThrow(/socket hang up|ECONNRESET/);
+    expect((await raw(s.url, { path: '/after' })).status).toBe(200);
+  });
+});
+
 describe('filterFromEnvoyFilter', () => {
   it('runs the filter a rendered EnvoyFilter describes (the seed filter.yaml end to end)', async () => {
     const { filterFromEnvoyFilter } = await import('../../src/sidecar/index.js');
