@@ -25,6 +25,9 @@ export function buildImports(vm: VmRef): WebAssembly.Imports {
     ...httpImports(vm),
     ...sharedImports(vm),
     ...metricImports(vm),
+    // Emscripten-built C++ filters announce memory growth; GuestMemory already notices a grown buffer
+    // on its next access, so there is nothing to do (Envoy's host accepts the call the same way).
+    emscripten_notify_memory_growth: () => undefined,
   });
   const wasi = guardedWasi(wasiImports(vm));
   return { env, wasi_snapshot_preview1: wasi, wasi_unstable: wasi };
