@@ -82,7 +82,7 @@ export class Exchange {
 
   private async handle(): Promise<void> {
     const { req } = this;
-    if (!(await this.openStreams())) return;
+    await this.openStreams();
     const pairs = requestPairs(req, this.ctx.upstream.host);
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
@@ -114,7 +114,7 @@ export class Exchange {
   }
 
   /** One stream context per filter; load failures and VM start failures apply the filter's policy. */
-  private async openStreams(): Promise<boolean> {
+  private async openStreams(): Promise<void> {
     const info = {
       sourceAddress: this.req.socket.remoteAddress,
       sourcePort: this.req.socket.remotePort,
@@ -130,14 +130,13 @@ export class Exchange {
         const stream = filter.plugin.newStreamSync(info) ?? (await filter.plugin.newStream(info));
         this.active.push({ filter, stream });
       } catch (err) {
-        if (!this.policy(filter, err)) return false;
+        this.policy(filter, err);
       }
     }
-    return true;
   }
 
-  /** Applies a broken filter's policy: true = go on without it (fail-open); false = the 503 was sent. */
-  private policy(filter: LoadedFilter, err: unknown): boolean {
+  /** Applies a broken filter's policy: fail-open drops it from this stream, fail-closed throws FailClosed. */
+  private policy(filter: LoadedFilter, err: unknown): void {
     this.active = this.active.filter((a) => a.filter !== filter);
     const reason = describeError(err).split('\n')[0]!;
     this.ctx.logger.error(
@@ -150,8 +149,7 @@ export class Exchange {
       'filter failed on this stream',
     );
     this.decisions[filter.name] = filter.failOpen ? 'fail-open' : 'fail-closed';
-    if (filter.failOpen) return true;
-    throw new FailClosed(filter.name, reason);
+    if (!filter.failOpen) throw new FailClosed(filter.name, reason);
   }
 
   private ordered(direction: Direction): Active[] {
@@ -159,8 +157,10 @@ export class Exchange {
     return direction === 'request' ? this.active : [...this.active].reverse();
   }
 
+  /** Records what a filter did, for the request log line; a plain 'continue' never hides anything else. */
   private note(a: Active, decision: string): void {
-    this.decisions[a.filter.name] = decision;
+    if (decision !== 'continue' || this.decisions[a.filter.name] === undefined)
+      this.decisions[a.filter.name] = decision;
   }
 
   private async headersPhase(direction: Direction, pairs: HeaderPairs, eos: boolean): Promise<Outcome> {
@@ -171,13 +171,11 @@ export class Exchange {
           direction === 'request'
             ? a.stream.requestHeaders(pairs, eos)
             : a.stream.responseHeaders(pairs, eos);
-        if (d === 'pause') {
-          this.note(a, `paused ${direction}`);
-          d = await a.stream.waitResume(direction);
-        }
+        const paused = d === 'pause';
+        if (paused) d = await a.stream.waitResume(direction);
         const outcome = this.outcomeOf(a, d);
         if (outcome.kind !== 'continue') return outcome;
-        if (!this.decisions[a.filter.name]?.startsWith('local')) this.note(a, 'continue');
+        this.note(a, paused ? `${direction} paused, continued` : 'continue');
       } catch (err) {
         this.policy(a.filter, err);
       }

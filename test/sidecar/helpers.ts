@@ -53,6 +53,13 @@ export async function startUpstream(handler: Handler = defaultHandler): Promise<
   };
 }
 
+function parseLogs(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{') && l.endsWith('}'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 const bin = fileURLToPath(new URL('../../bin/meshwasm.js', import.meta.url));
 
 export interface RunningSidecar {
@@ -61,6 +68,8 @@ export interface RunningSidecar {
   /** pino JSON lines written so far. */
   logs(): Array<Record<string, unknown>>;
   stderr(): string;
+  /** Resolves with the first log line matching, waiting for it to be written (up to 5 s). */
+  waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
@@ -86,12 +95,16 @@ export async function runSidecar(args: string[]): Promise<RunningSidecar> {
   return {
     url,
     process: child,
-    logs: () =>
-      out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    logs: () => parseLogs(out),
     stderr: () => err,
+    waitForLog: async (match) => {
+      for (let waited = 0; waited < 5000; waited += 25) {
+        const line = parseLogs(out).find(match);
+        if (line) return line;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`no matching log line in:\n${out}`);
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

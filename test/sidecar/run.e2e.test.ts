@@ -111,6 +111,8 @@ describe('meshwasm run with a chain of test filters', () => {
     expect(res.headers.get('x-denied')).toBe('yes');
     expect(await res.text()).toBe('denied');
     expect(upstream.requests.length).toBe(before);
+    const line = await chain.waitForLog((l) => l.msg === 'request' && l.path === '/deny');
+    expect(line).toMatchObject({ status: 403, filters: { headers: 'local 403' } });
   });
 
   it('rewrites request and response bodies', async () => {
@@ -131,6 +133,12 @@ describe('meshwasm run with a chain of test filters', () => {
     expect(seen.headers['x-auth-user']).toBe('alice');
     expect(seen.headers['x-auth-body']).toBe('checked /orders/9');
     expect(auth.requests.at(-1)!.url).toBe('/orders/9');
+    const line = await chain.waitForLog((l) => l.msg === 'request' && l.path === '/orders/9');
+    expect(line.filters).toEqual({
+      headers: 'continue',
+      body: 'continue',
+      httpcall: 'request paused, continued',
+    });
 
     const denied = await fetch(`${chain.url}/forbidden/1`);
     expect(denied.status).toBe(401);
@@ -147,7 +155,7 @@ describe('failure policy', () => {
     expect(await trapped.text()).toBe('upstream saw GET /trap body=');
     const fine = await fetch(`${s.url}/fine`);
     expect(fine.headers.get('x-trap-filter')).toBe('ok');
-    const failure = s.logs().find((l) => l.msg === 'filter failed on this stream');
+    const failure = await s.waitForLog((l) => l.msg === 'filter failed on this stream');
     expect(failure).toMatchObject({ filter: 'trap', policy: 'fail-open' });
     expect(String(failure!.err)).toContain('filter "trap": trap in proxy_on_request_headers');
   });
@@ -167,7 +175,7 @@ describe('failure policy', () => {
     const open = await sidecar(['--filter', bad]);
     const passed = await fetch(`${open.url}/x`);
     expect(passed.status).toBe(200);
-    const loadError = open.logs().find((l) => l.msg?.toString().startsWith('filter failed to load'));
+    const loadError = await open.waitForLog((l) => String(l.msg).startsWith('filter failed to load'));
     expect(String(loadError?.err)).toContain('imports env.proxy_teleport');
 
     const closed = await sidecar(['--filter', bad, '--fail-closed']);
