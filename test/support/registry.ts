@@ -99,6 +99,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     async start() {
       let stderr = '';
       child = spawn('docker-registry', ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = child;
+      // Never outlive the test process, even when it is killed by a timeout.
+      process.once('exit', () => started.kill('SIGKILL'));
       child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
       await waitReady(registry.url, pki?.caCert, () =>
         child?.exitCode !== null ? stderr || 'exited' : undefined,
