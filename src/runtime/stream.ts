@@ -44,6 +44,16 @@ export class HttpStream {
     return this.state.localResponse;
   }
 
+  /**
+   * Forgets the local response once the host has taken it, so the stream's response callbacks can run
+   * for it (the sidecar encodes local replies through the chain, as Envoy does).
+   */
+  clearLocalResponse(): void {
+    this.state.localResponse = undefined;
+    this.state.clearEarly('request');
+    this.state.clearEarly('response');
+  }
+
   /** The filter implements body callbacks for this direction (if not, bodies can bypass it entirely). */
   wantsBody(direction: Direction): boolean {
     return this.vm.has(direction === 'request' ? 'proxy_on_request_body' : 'proxy_on_response_body');

@@ -39,6 +39,17 @@ interface BodyResult {
 }
 type BodyStep = BodyResult | { waitAt: number };
 
+/** A local response as response header pairs (Envoy adds a content-type to a body that has none). */
+function localPairs(response: LocalResponse): HeaderPairs {
+  const pairs: HeaderPairs = [
+    [':status', String(response.status)],
+    ...response.headers.filter(([k]) => !k.startsWith(':')),
+  ];
+  if (response.body.length > 0 && !pairs.some(([k]) => k === 'content-type'))
+    pairs.push(['content-type', 'text/plain']);
+  return pairs;
+}
+
 /** Thrown inside the exchange when a fail-closed filter breaks; carries the filter's name. */
 class FailClosed extends Error {
   constructor(
@@ -63,6 +74,7 @@ export class Exchange {
   private readonly started = process.hrtime.bigint();
   private readonly requestId = randomUUID();
   private done = false;
+  private replyingLocally = false;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -397,11 +409,35 @@ export class Exchange {
       return;
     }
     if (outcome.kind !== 'local') return;
-    const { status, headers, body } = outcome.response;
-    const record = headerRecord(headers);
-    if (body.length > 0 && record['content-type'] === undefined) record['content-type'] = 'text/plain';
+    const pairs = localPairs(outcome.response);
+    if (this.replyingLocally) {
+      // A filter answered locally while the chain was encoding a local reply: send it as it is.
+      this.writeLocal(pairs, outcome.response.body);
+      return;
+    }
+    this.replyingLocally = true;
+    void this.localReply(pairs, outcome.response.body).catch((err: unknown) => this.abortWith(err));
+  }
+
+  /** Like Envoy, a local reply is encoded through the chain's response side, so every filter sees it. */
+  private async localReply(pairs: HeaderPairs, body: Uint8Array): Promise<void> {
+    for (const a of this.active) a.stream.clearLocalResponse();
+    const outcome = await this.headersPhase('response', pairs, body.length === 0);
+    if (outcome.kind !== 'continue') return this.conclude(outcome);
+    let data = body;
+    if (body.length > 0) {
+      const result = await this.finalBody('response', body);
+      if (result.outcome.kind !== 'continue') return this.conclude(result.outcome);
+      data = result.data;
+    }
+    this.writeLocal(pairs, data);
+  }
+
+  private writeLocal(pairs: HeaderPairs, body: Uint8Array): void {
+    if (this.res.headersSent || this.res.destroyed) return;
+    const record = headerRecord(pairs);
     record['content-length'] = String(body.length);
-    this.res.writeHead(status, record).end(body);
+    this.res.writeHead(Number(pseudo(pairs, ':status') ?? 500), record).end(body);
   }
 
   private abortWith(err: unknown): void {

@@ -109,7 +109,8 @@ describe('meshwasm run with a chain of test filters', () => {
     const res = await fetch(`${chain.url}/deny`);
     expect(res.status).toBe(403);
     expect(res.headers.get('x-denied')).toBe('yes');
-    expect(await res.text()).toBe('denied');
+    // As in Envoy, the local reply is encoded through the chain: the body filter upper-cases it too.
+    expect(await res.text()).toBe('DENIED');
     expect(upstream.requests.length).toBe(before);
     const line = await chain.waitForLog((l) => l.msg === 'request' && l.path === '/deny');
     expect(line).toMatchObject({ status: 403, filters: { headers: 'local 403' } });
@@ -142,7 +143,7 @@ describe('meshwasm run with a chain of test filters', () => {
 
     const denied = await fetch(`${chain.url}/forbidden/1`);
     expect(denied.status).toBe(401);
-    expect(await denied.text()).toBe('unauthorized');
+    expect(await denied.text()).toBe('UNAUTHORIZED'); // the local reply went through the body filter too
   });
 });
 

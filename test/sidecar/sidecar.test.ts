@@ -178,6 +178,27 @@ describe('the chain on real HTTP messages', () => {
     }
   });
 
+  it('encodes a local reply through every filter of the chain, as Envoy does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
+    const file = join(dir, 'headers.wasm');
+    await writeFile(file, await watFixture('headers'));
+    const s = await sidecar({
+      filters: [
+        { name: 'headers', file },
+        { name: 'hdr', file: HEADER_FILTER_WASM },
+      ],
+    });
+    const before = upstream.requests.length;
+    const res = await fetch(`${s.url}/deny`);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('denied');
+    expect(res.headers.get('x-denied')).toBe('yes');
+    expect(res.headers.get('content-type')).toBe('text/plain');
+    expect(res.headers.get('resp-header-demo')).toBe('added by our filter');
+    expect(res.headers.get('x-response-map-size')).not.toBeNull();
+    expect(upstream.requests.length).toBe(before);
+  });
+
   it('resets the client connection when a filter closes the stream', async () => {
     const s = await fixtureSidecar('headers');
     await expect(raw(s.url, { path: '/reset' })).rejects.toThrow(/socket hang up|ECONNRESET/);
