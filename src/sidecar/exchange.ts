@@ -101,14 +101,20 @@ export class Exchange {
     const outcome = await this.headersPhase('request', pairs, !hasBody);
     if (outcome.kind !== 'continue') return this.conclude(outcome);
 
-    const url = new URL(pseudo(pairs, ':path') ?? '/', this.ctx.upstream);
+    // Always the configured upstream: a :path a filter rewrote (even to "//elsewhere/") stays a path on it.
+    const rawPath = pseudo(pairs, ':path') ?? '/';
+    const path = rawPath.startsWith('/') ? rawPath : `/${rawPath}`;
     const headers = headerRecord(pairs);
     headers.host = pseudo(pairs, ':authority') ?? this.ctx.upstream.host;
     // Piping is cheapest, but it cannot show the body to filters nor carry trailers.
     const filtersReadBody =
       this.active.some((a) => a.stream.wantsBody('request')) || req.headers.trailer !== undefined;
     if (hasBody && filtersReadBody) delete headers['content-length']; // set again once the body is known
-    const ureq = httpRequest(url, {
+    const { upstream } = this.ctx;
+    const ureq = httpRequest({
+      hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
+      port: upstream.port || 80,
+      path,
       method: pseudo(pairs, ':method') ?? 'GET',
       headers,
       agent: this.ctx.agent,

@@ -97,6 +97,20 @@ describe('startSidecar', () => {
     }
   });
 
+  it('keeps every request on the configured upstream, whatever the path looks like', async () => {
+    const s = await sidecar({});
+    const status = await new Promise<number>((resolve, reject) => {
+      request(`${s.url}`, { path: '//127.0.0.1:9/elsewhere' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(200);
+    expect(upstream.requests.at(-1)!.url).toBe('//127.0.0.1:9/elsewhere');
+  });
+
   it('refuses a bad upstream URL with a usage error', async () => {
     await expect(startSidecar({ upstream: 'not a url', logger: quiet })).rejects.toThrow(
       'upstream "not a url" is not a URL',
