@@ -50,9 +50,13 @@ export class SidecarIO implements HostIO {
       else if (k === ':authority') headers.host = v;
       else if (!k.startsWith(':')) headers[k] = headers[k] === undefined ? v : [headers[k]].flat().concat(v);
     }
-    const url = new URL(path, base);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, {
+    // The cluster's host and port only: a :path like "//elsewhere/" must not leave the cluster.
+    const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send({
+      protocol: base.protocol,
+      hostname: base.hostname.replace(/^\[|\]$/g, ''),
+      port: base.port || (base.protocol === 'https:' ? 443 : 80),
+      path: path.startsWith('/') ? path : `/${path}`,
       method,
       headers,
       signal: abort.signal,
