@@ -31,7 +31,12 @@ export async function writeFileAtomic(
   }
   const partial = partialPathFor(file);
   try {
-    const out = createWriteStream(partial, { mode: options.mode ?? 0o644, flags: 'wx' });
+    // A large buffer lets the stream batch the network's small chunks into few writev calls.
+    const out = createWriteStream(partial, {
+      mode: options.mode ?? 0o644,
+      flags: 'wx',
+      highWaterMark: 1 << 20,
+    });
     const stages = [source, ...(options.through ?? []), out] as const;
     await (pipeline as (...args: unknown[]) => Promise<void>)(...stages, { signal: options.signal });
     const handle = await open(partial, 'r');

@@ -55,7 +55,11 @@ export interface WasmImage {
 export type Progress = (transferred: number, total: number) => void;
 
 /** Reads the manifest a reference names and works out which of the four formats it is. */
-export async function resolveWasmImage(target: Target, reference: string): Promise<WasmImage> {
+export async function resolveWasmImage(
+  target: Target,
+  reference: string,
+  options: { runtimeConfig?: boolean } = {},
+): Promise<WasmImage> {
   let descriptor = await target.resolve(reference);
   let parsed = parseManifest(
     await readDescriptor(target, descriptor, MAX_MANIFEST_BYTES),
@@ -96,7 +100,8 @@ export async function resolveWasmImage(target: Target, reference: string): Promi
     layer,
     manifest,
   };
-  if (manifest.config.mediaType === MediaType.wasmConfig) {
+  // Callers that only want the module (the node agent) skip this round trip.
+  if (manifest.config.mediaType === MediaType.wasmConfig && options.runtimeConfig !== false) {
     image.runtimeConfig = parseRuntimeConfig(
       await readDescriptor(target, manifest.config, MAX_CONFIG_BYTES),
       `config ${manifest.config.digest}`,
@@ -179,6 +184,8 @@ async function readDescriptor(target: Target, descriptor: Descriptor, limit: num
 
 export interface PullOptions {
   maxModuleBytes?: number;
+  /** read and parse the runtime config blob (default true); the module itself never needs it */
+  runtimeConfig?: boolean;
   onProgress?: Progress;
   signal?: AbortSignal;
 }
@@ -203,7 +210,11 @@ export async function openWasmModule(
   if (options.onProgress) layer = linked(layer, progressCounter(image.layer.size, options.onProgress));
   const moduleStream =
     compression === undefined ? layer : extractPluginWasm(layer, compression, `layer ${image.layer.digest}`);
-  const validator = new WasmModuleValidator(what, limit);
+  // A raw Wasm layer is the module: its sha256 is the layer digest, which the fetch already verifies
+  // (the stream fails before it ends otherwise), so the module need not be hashed a second time.
+  const knownDigest =
+    compression === undefined && image.layer.digest.startsWith('sha256:') ? image.layer.digest : undefined;
+  const validator = new WasmModuleValidator(what, limit, { knownDigest });
   return { stream: linked(moduleStream, validator), validator };
 }
 
@@ -230,7 +241,7 @@ export async function pullWasmToFile(
   file: string,
   options: PullOptions = {},
 ): Promise<PulledModule> {
-  const image = await resolveWasmImage(target, reference);
+  const image = await resolveWasmImage(target, reference, options);
   const { stream, validator } = await openWasmModule(target, image, options);
   await writeFileAtomic(file, stream, { mode: 0o644, signal: options.signal });
   return { ...image, module: validator.facts as ModuleFacts };

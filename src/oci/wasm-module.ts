@@ -36,10 +36,14 @@ export class WasmModuleValidator extends Transform {
   private keepPayload = false;
   facts: ModuleFacts | undefined;
 
-  constructor(what: string, limit = DEFAULT_MAX_MODULE_BYTES) {
+  /** set when the module's sha256 is already known (a raw Wasm layer verified upstream): no second hash */
+  private readonly knownDigest: string | undefined;
+
+  constructor(what: string, limit = DEFAULT_MAX_MODULE_BYTES, options: { knownDigest?: string } = {}) {
     super();
     this.what = what;
     this.limit = limit;
+    this.knownDigest = options.knownDigest;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -48,7 +52,7 @@ export class WasmModuleValidator extends Transform {
       callback(tooLarge(this.what, this.limit));
       return;
     }
-    this.hash.update(chunk);
+    if (this.knownDigest === undefined) this.hash.update(chunk);
     try {
       this.parse(chunk);
     } catch (err) {
@@ -132,7 +136,7 @@ export class WasmModuleValidator extends Transform {
     }
     this.facts = {
       size: this.size,
-      digest: `sha256:${this.hash.digest('hex')}`,
+      digest: this.knownDigest ?? `sha256:${this.hash.digest('hex')}`,
       exports: WebAssembly.Module.exports(module).map((e) => e.name),
       imports: WebAssembly.Module.imports(module).map((e) => `${e.module}.${e.name}`),
     };

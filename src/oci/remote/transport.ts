@@ -16,6 +16,8 @@ export interface TransportOptions {
   retryBaseMs?: number;
   /** upper bound for any single wait, including Retry-After (default 10 s) */
   retryMaxMs?: number;
+  /** told before each retry wait (for logs and metrics) */
+  onRetry?: (info: { url: string; attempt: number; waitMs: number; status?: number; error?: string }) => void;
   /** a caller-supplied dispatcher, mainly for tests */
   dispatcher?: Dispatcher;
 }
@@ -123,6 +125,13 @@ export class Transport {
         throw networkError(req.url, failure);
       }
       const wait = this.backoff(attempt, response?.headers['retry-after']);
+      this.options.onRetry?.({
+        url: req.url,
+        attempt,
+        waitMs: wait,
+        status: response?.status,
+        error: failure ? String(errorCode(failure) ?? failure) : undefined,
+      });
       response?.body.resume();
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
