@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { register as agent } from './agent.js';
+import { register as controller } from './controller.js';
 import { register as copy } from './copy.js';
 import { register as inspect } from './inspect.js';
 import { register as install } from './install.js';
@@ -26,4 +27,4 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [push, pull, inspect, copy, login, render, install, uninstall, run, agent];
+const verbs: Register[] = [push, pull, inspect, copy, login, render, install, uninstall, run, agent, controller];

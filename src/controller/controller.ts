@@ -116,20 +116,25 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const enqueueAllFilters = () => {
     for (const cr of caches.filterDeployments.list()) enqueue(fdKey(cr.metadata.namespace, cr.metadata.name));
   };
-  const enqueueFiltersIn = (ns: string | undefined) => {
-    if (ns) for (const cr of caches.filterDeployments.list(ns)) enqueue(fdKey(ns, cr.metadata.name));
-  };
   const onFilter = (cr: FilterDeploymentObject) => enqueue(fdKey(cr.metadata.namespace, cr.metadata.name));
+  // A workload change concerns the CRs that select it now or listed it before (labels may have changed).
+  const enqueueFiltersOf = (kind: WorkloadKind, w: Workload) => {
+    const ns = w.metadata.namespace!;
+    const listed = `${kind}/${w.metadata.name}`;
+    for (const cr of caches.filterDeployments.list(ns))
+      if (reconciler.targets(cr, kind, w) || cr.status?.matchedWorkloads?.includes(listed))
+        enqueue(fdKey(ns, cr.metadata.name));
+  };
   const onWorkload = (kind: WorkloadKind) => ({
     add: (w: Workload) => {
       enqueue(wlKey(kind, w.metadata.namespace!, w.metadata.name));
-      enqueueFiltersIn(w.metadata.namespace);
+      enqueueFiltersOf(kind, w);
     },
     update: (w: Workload) => {
       enqueue(wlKey(kind, w.metadata.namespace!, w.metadata.name));
-      enqueueFiltersIn(w.metadata.namespace);
+      enqueueFiltersOf(kind, w);
     },
-    delete: (w: Workload) => enqueueFiltersIn(w.metadata.namespace),
+    delete: (w: Workload) => enqueueFiltersOf(kind, w),
   });
   const onEnvoyFilter = (ef: KubeObject) => {
     const source = ef.metadata.annotations?.[SOURCE_ANNOTATION];

@@ -99,6 +99,7 @@ export class Reconciler {
   private readonly contributions = new Map<string, Set<string>>();
   /** When each CR started waiting for the agents to report its digest. */
   private readonly waitingSince = new Map<string, { digest: string; since: number }>();
+  private readonly validations = new Map<string, { id: string; value: ValidFilterDeployment | undefined }>();
   /** CRs present at start-up that have not been reconciled yet: until then the images list is incomplete. */
   readonly initialPending = new Set<string>();
 
@@ -465,13 +466,28 @@ export class Reconciler {
 
   // ---------------------------------------------------------------- workloads
 
+  /** Validation of a CR, cached per uid and resourceVersion (workload checks ask about every CR). */
+  validated(cr: FilterDeploymentObject): ValidFilterDeployment | undefined {
+    const id = `${cr.metadata.uid}/${cr.metadata.resourceVersion}`;
+    const hit = this.validations.get(cr.metadata.uid ?? '');
+    if (hit?.id === id) return hit.value;
+    const v = validateFilterDeployment(cr);
+    const value = v.ok ? v.value : undefined;
+    this.validations.set(cr.metadata.uid ?? '', { id, value });
+    if (this.validations.size > 100_000) this.validations.delete(this.validations.keys().next().value!);
+    return value;
+  }
+
+  /** True when the live, valid CR targets this workload. */
+  targets(cr: FilterDeploymentObject, kind: string, w: Workload): boolean {
+    if (cr.metadata.deletionTimestamp) return false;
+    const v = this.validated(cr);
+    return v !== undefined && v.workload.kind === kind && selects(v.workload.labels, w);
+  }
+
   /** True when some live, valid CR in the namespace targets this workload. */
   private wanted(kind: WorkloadKind, w: Workload): boolean {
-    return this.caches.filterDeployments.list(w.metadata.namespace).some((cr) => {
-      if (cr.metadata.deletionTimestamp) return false;
-      const v = validateFilterDeployment(cr);
-      return v.ok && v.value.workload.kind === kind && selects(v.value.workload.labels, w);
-    });
+    return this.caches.filterDeployments.list(w.metadata.namespace).some((cr) => this.targets(cr, kind, w));
   }
 
   async reconcileWorkload(kind: WorkloadKind, ns: string, name: string): Promise<void> {

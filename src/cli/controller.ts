@@ -1,0 +1,107 @@
+import { Option, type Command } from 'commander';
+import { parseDuration } from '../agent/index.js';
+import { startController } from '../controller/index.js';
+import { describeError, MeshwasmError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { CONTROLLER_NAME, DEFAULT_NAMESPACE } from '../mesh/types.js';
+
+interface ControllerFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  identity?: string;
+  host: string;
+  port: string;
+  workers: string;
+  tagRefresh: string;
+  distributionTimeout: string;
+  resync: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+  plainHttp?: boolean;
+  insecure?: boolean;
+  caFile?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('controller')
+    .description(
+      'run the ASMFilterDeployment controller: resolve images, feed the node agents, apply EnvoyFilters once every node has the module, patch workloads',
+    )
+    .option(
+      '--kubeconfig <file>',
+      'kubeconfig (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account)',
+    )
+    .option(
+      '--namespace <ns>',
+      `namespace of the pull secret, images ConfigMap, agents and leader Lease (default: $POD_NAMESPACE or ${DEFAULT_NAMESPACE})`,
+    )
+    .option('--identity <name>', 'leader election identity (default: $POD_NAME)')
+    .addOption(new Option('--host <address>', 'address for /healthz, /readyz, /metrics').default('0.0.0.0'))
+    .addOption(new Option('--port <port>', 'port for /healthz, /readyz, /metrics (0: any)').default('9090'))
+    .addOption(new Option('--workers <n>', 'reconciles in parallel').default('4'))
+    .addOption(
+      new Option(
+        '--tag-refresh <duration>',
+        're-resolve tags of imagePullPolicy Always filters this often',
+      ).default('5m'),
+    )
+    .addOption(
+      new Option(
+        '--distribution-timeout <duration>',
+        'after this, a module the agents do not report becomes a DistributionTimeout condition',
+      ).default('5m'),
+    )
+    .addOption(new Option('--resync <duration>', 'full re-reconcile period').default('10m'))
+    .addOption(new Option('--lease-duration <duration>', 'leader lease duration').default('15s'))
+    .addOption(
+      new Option('--renew-deadline <duration>', 'a leader that cannot renew within this steps down').default(
+        '10s',
+      ),
+    )
+    .addOption(new Option('--retry-period <duration>', 'leader election retry period').default('2s'))
+    .option('--plain-http', 'talk to registries over plain HTTP instead of HTTPS')
+    .option('--insecure', 'skip TLS certificate verification of registries (not recommended)')
+    .option(
+      '--ca-file <file>',
+      'trust this PEM CA bundle for registry certificates, in addition to the default CAs',
+    )
+    .action(async (flags: ControllerFlags) => {
+      const log = createLogger(CONTROLLER_NAME);
+      const seconds = (text: string, flag: string) => parseDuration(text, flag) / 1000;
+      const port = Number(flags.port);
+      const workers = Number(flags.workers);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new MeshwasmError('USAGE', `--port: "${flags.port}" is not a port number`);
+      if (!Number.isInteger(workers) || workers < 1)
+        throw new MeshwasmError('USAGE', `--workers: "${flags.workers}" is not an integer of at least 1`);
+      const running = await startController({
+        kubeconfig: flags.kubeconfig,
+        namespace: flags.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE,
+        identity: flags.identity,
+        host: flags.host,
+        port,
+        workers,
+        transport: { plainHttp: flags.plainHttp, insecure: flags.insecure, caFile: flags.caFile },
+        tagRefreshSeconds: seconds(flags.tagRefresh, '--tag-refresh'),
+        distributionTimeoutSeconds: seconds(flags.distributionTimeout, '--distribution-timeout'),
+        resyncSeconds: seconds(flags.resync, '--resync'),
+        leaseDurationSeconds: seconds(flags.leaseDuration, '--lease-duration'),
+        renewDeadlineSeconds: seconds(flags.renewDeadline, '--renew-deadline'),
+        retryPeriodSeconds: seconds(flags.retryPeriod, '--retry-period'),
+        logger: log,
+      });
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          running
+            .stop()
+            .catch((err: unknown) => log.error({ err: describeError(err) }, 'error while stopping'))
+            .finally(resolve);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}
