@@ -1,0 +1,121 @@
+/**
+ * OCI transfer benchmark (issue 2): push and pull a 32 MiB module against a local docker-registry,
+ * against curl doing the same HTTP transfers (plus sha256sum, since we hash too) in the same run.
+ * Prints meshwasm/curl ratios (target: each at most 1.3x), then the peak RSS of pulling a 200 MiB
+ * module in a child process (target: under 150 MB, which shows streaming).
+ *
+ * Run alone: npx tsx bench/oci.ts [rounds]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OciSession, pullWasmToFile, pushWasm } from '../src/oci/index.js';
+import { startRegistry } from '../test/support/registry.js';
+import { moduleWithCustomSection } from '../test/support/wasm-fixtures.js';
+import { median, ms, timed } from './lib/stats.js';
+
+const rounds = Number(process.argv[2] ?? 5);
+const work = mkdtempSync(join(tmpdir(), 'meshwasm-bench-oci-'));
+const registry = await startRegistry();
+const session = new OciSession({ plainHttp: true, registryConfig: join(work, 'none.json') });
+const curl = (...args: string[]) => execFileSync('curl', ['-sS', '--fail', ...args], { encoding: 'utf8' });
+
+try {
+  const modulePath = join(work, 'module.wasm');
+  writeFileSync(modulePath, moduleWithCustomSection(32 * 1024 * 1024, 'bench'));
+  const times = {
+    push: [] as number[],
+    curlPush: [] as number[],
+    pull: [] as number[],
+    curlPull: [] as number[],
+  };
+  let layerDigest = '';
+
+  for (let round = 0; round < rounds; round++) {
+    // Fresh module bytes per round would cost more to generate than to send; distinct repositories
+    // make every round a real upload (the registry links a known blob, but only after receiving it).
+    const { target } = await session.open(`${registry.host}/bench/push-${round}:v1`);
+    times.push.push(
+      await timed(async () => (layerDigest = (await pushWasm(target, 'v1', modulePath)).layer.digest)),
+    );
+
+    times.curlPush.push(
+      await timed(async () => {
+        const digest = `sha256:${execFileSync('sha256sum', [modulePath], { encoding: 'utf8' }).split(' ')[0]}`;
+        const headers = curl(
+          '-X',
+          'POST',
+          '-D',
+          '-',
+          '-o',
+          '/dev/null',
+          `${registry.url}/v2/bench/curl-${round}/blobs/uploads/`,
+        );
+        const location = /^location:\s*(\S+)/im.exec(headers)?.[1] ?? '';
+        const url = new URL(location, registry.url);
+        url.searchParams.set('digest', digest);
+        curl(
+          '-X',
+          'PUT',
+          '-H',
+          'content-type: application/octet-stream',
+          '--data-binary',
+          `@${modulePath}`,
+          '-o',
+          '/dev/null',
+          url.toString(),
+        );
+      }),
+    );
+
+    const out = join(work, `pulled-${round}.wasm`);
+    times.pull.push(await timed(() => pullWasmToFile(target, 'v1', out)));
+    rmSync(out);
+
+    const curlOut = join(work, `curl-${round}.wasm`);
+    times.curlPull.push(
+      await timed(async () => {
+        curl('-o', curlOut, `${registry.url}/v2/bench/push-${round}/blobs/${layerDigest}`);
+        execFileSync('sha256sum', [curlOut]);
+      }),
+    );
+    rmSync(curlOut);
+  }
+
+  const pushRatio = median(times.push) / median(times.curlPush);
+  const pullRatio = median(times.pull) / median(times.curlPull);
+  console.log(`32 MiB module, ${rounds} rounds, medians:`);
+  console.log(
+    `  push: meshwasm ${ms(median(times.push))}  curl+sha256sum ${ms(median(times.curlPush))}  ratio ${pushRatio.toFixed(2)}x (target <= 1.3x)`,
+  );
+  console.log(
+    `  pull: meshwasm ${ms(median(times.pull))}  curl+sha256sum ${ms(median(times.curlPull))}  ratio ${pullRatio.toFixed(2)}x (target <= 1.3x)`,
+  );
+  console.log(
+    '  (meshwasm push also validates the module and uploads config and manifest; pull also verifies the manifest and the Wasm)',
+  );
+
+  const big = join(work, 'big.wasm');
+  writeFileSync(big, moduleWithCustomSection(200 * 1024 * 1024, 'big'));
+  const { target } = await session.open(`${registry.host}/bench/big:v1`);
+  await pushWasm(target, 'v1', big);
+  rmSync(big);
+  const child = fileURLToPath(new URL('./lib/pull-rss.ts', import.meta.url));
+  const rss = (ref: string) =>
+    Number(
+      execFileSync(process.execPath, ['--import', 'tsx', child, ref, join(work, 'big-pulled.wasm')], {
+        encoding: 'utf8',
+      }).trim(),
+    );
+  const idle = rss('none');
+  const peak = rss(`${registry.host}/bench/big:v1`);
+  console.log(
+    `200 MiB pull in a child process: peak RSS ${peak.toFixed(0)} MB (target < 150 MB); the same process without a pull: ${idle.toFixed(0)} MB`,
+  );
+} finally {
+  await session.close();
+  await registry.destroy();
+  rmSync(work, { recursive: true, force: true });
+}
