@@ -102,6 +102,7 @@ export class Puller {
       let seen = 0;
       const pulled = await pullWasmToFile(target, digest, file, {
         maxModuleBytes: this.options.maxModuleBytes,
+        runtimeConfig: false,
         signal: options.signal,
         onProgress: (transferred) => {
           options.onBytes?.(transferred - seen);

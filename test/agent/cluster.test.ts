@@ -166,7 +166,9 @@ describe('agent in a cluster', () => {
         body: { metadata: { name: 'asmwasm-images', namespace: NS }, data: { images: `${c.pinned}\n` } },
       });
       await eventually(() => expect(annotation()).toEqual([c.digest]));
-      expect(readdirSync(dir).filter((n) => n.endsWith('.wasm'))).toEqual([`${c.hex}.wasm`]);
+      await eventually(() =>
+        expect(readdirSync(dir).filter((n) => n.endsWith('.wasm'))).toEqual([`${c.hex}.wasm`]),
+      );
       expect(events().some((e) => e.reason === 'ModuleRemoved')).toBe(true);
       expect((await getJson(agent.running.port, '/readyz')).status).toBe(200);
       expect(agent.text()).not.toContain(PASSWORD);

@@ -164,7 +164,8 @@ describe('agent sync against the real registry', () => {
       expect(wasmFiles(dir)).toContain(`${a.hex}.wasm`);
       await eventually(() => expect(wasmFiles(dir)).toEqual([`${b.hex}.wasm`]));
       expect(Date.now() - removedAt).toBeGreaterThanOrEqual(graceMs);
-      expect(readdirSync(dir).sort()).toEqual([`${b.hex}.json`, `${b.hex}.wasm`]);
+      // the module goes first, its record right after
+      await eventually(() => expect(readdirSync(dir).sort()).toEqual([`${b.hex}.json`, `${b.hex}.wasm`]));
       const removal = agent.logs.find((l) => l.msg.startsWith('module removed'));
       expect(removal?.digest).toBe(a.digest);
 
