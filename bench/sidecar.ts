@@ -23,9 +23,18 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 interface Load {
   rps: number;
   p99ms: number;
+  /** CPU time the serving process spent per request (user + system), in microseconds. */
+  cpuUs: number;
 }
 
-function wrk(url: string, seconds: number): Load {
+/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 per second there). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function wrk(url: string, seconds: number, pid: number): Load {
+  const cpuBefore = cpuSeconds(pid);
   const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], {
     encoding: 'utf8',
   });
@@ -33,7 +42,9 @@ function wrk(url: string, seconds: number): Load {
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
   if (!rps || !p99) throw new Error(`cannot read wrk output:\n${out}`);
   const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
-  return { rps, p99ms: Number(p99[1]) * scale };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const cpuUs = ((cpuSeconds(pid) - cpuBefore) * 1e6) / requests;
+  return { rps, p99ms: Number(p99[1]) * scale, cpuUs };
 }
 
 function waitFor(child: ChildProcess, pattern: RegExp, stream: 'stdout' | 'stderr'): Promise<string> {
@@ -173,17 +184,18 @@ async function main(): Promise<void> {
     '{"name":"hello","value":"hello details"}',
   ]);
   try {
-    for (const url of [upstream.url, plain.url, filtered.url]) wrk(`${url}/details/123`, 1); // warm-up
+    for (const p of [upstream, plain, filtered]) wrk(`${p.url}/details/123`, 1, p.child.pid!); // warm-up
     // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all three alike.
     const runs: Record<'a' | 'b' | 'c', Load[]> = { a: [], b: [], c: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      runs.a.push(wrk(`${upstream.url}/details/123`, SECONDS));
-      runs.b.push(wrk(`${plain.url}/details/123`, SECONDS));
-      runs.c.push(wrk(`${filtered.url}/details/123`, SECONDS));
+      runs.a.push(wrk(`${upstream.url}/details/123`, SECONDS, upstream.child.pid!));
+      runs.b.push(wrk(`${plain.url}/details/123`, SECONDS, plain.child.pid!));
+      runs.c.push(wrk(`${filtered.url}/details/123`, SECONDS, filtered.child.pid!));
     }
     const pick = (xs: Load[]): Load => ({
       rps: median(xs.map((x) => x.rps).sort((p, q) => p - q)),
       p99ms: median(xs.map((x) => x.p99ms).sort((p, q) => p - q)),
+      cpuUs: median(xs.map((x) => x.cpuUs).sort((p, q) => p - q)),
     });
     const [a, b, c] = [pick(runs.a), pick(runs.b), pick(runs.c)];
     const rows = [
@@ -198,6 +210,11 @@ async function main(): Promise<void> {
       console.log(`  ${label.padEnd(34)} ${fmt(r.rps, 0).padStart(8)} req/s   p99 ${fmt(r.p99ms)} ms`);
     console.log(`  throughput c/b ${fmt(c.rps / b.rps)} (target >= 0.85)   b/a ${fmt(b.rps / a.rps)}`);
     console.log(`  p99 latency c/b ${fmt(c.p99ms / b.p99ms)}   b/a ${fmt(b.p99ms / a.p99ms)}`);
+    // CPU per request of the serving process is far less sensitive to other load on a shared machine.
+    console.log(
+      `  CPU per request: (a) upstream ${fmt(a.cpuUs, 1)} us, (b) sidecar ${fmt(b.cpuUs, 1)} us, (c) sidecar ${fmt(c.cpuUs, 1)} us;` +
+        ` efficiency b/c ${fmt(b.cpuUs / c.cpuUs)}`,
+    );
   } finally {
     for (const p of [filtered, plain, upstream]) p.child.kill('SIGTERM');
   }

@@ -468,7 +468,11 @@ export class Exchange {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    for (const a of this.active) a.stream.finish();
+    for (const a of this.active) {
+      // A filter still paused (say, waiting for an http call) is released, so nothing waits forever.
+      a.stream.state.resumeAll('reset');
+      a.stream.finish();
+    }
     if (!this.res.writableFinished) this.upstreamReq?.destroy();
     this.ctx.logger.info(
       {

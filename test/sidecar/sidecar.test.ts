@@ -213,6 +213,35 @@ describe('the chain on real HTTP messages', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
+  it('releases a stream paused on an http call when the client goes away', async () => {
+    const hanging = await startUpstream(() => undefined); // never answers
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+    );
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
+      const file = join(dir, 'httpcall.wasm');
+      await writeFile(file, await watFixture('httpcall'));
+      const s = await startSidecar({
+        upstream: upstream.url,
+        logger,
+        clusters: { auth: hanging.url },
+        filters: [{ name: 'httpcall', file }],
+      });
+      open.push(s);
+      await expect(fetch(`${s.url}/slow`, { signal: AbortSignal.timeout(200) })).rejects.toThrow();
+      for (let i = 0; i < 100 && !lines.some((l) => l.msg === 'request'); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(lines.find((l) => l.msg === 'request')).toMatchObject({ path: '/slow', aborted: true });
+      const next = await fetch(`${s.url}/unknown`); // does not call auth
+      expect(next.status).toBe(200);
+    } finally {
+      await hanging.close();
+    }
+  });
+
   it('resets the client connection when a filter closes the stream', async () => {
     const s = await fixtureSidecar('headers');
     await expect(raw(s.url, { path: '/reset' })).rejects.toThrow(/socket hang up|ECONNRESET/);
