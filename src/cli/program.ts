@@ -27,4 +27,16 @@ export function buildProgram(): Command {
 }
 
 type Register = (program: Command) => void;
-const verbs: Register[] = [push, pull, inspect, copy, login, render, install, uninstall, run, agent, controller];
+const verbs: Register[] = [
+  push,
+  pull,
+  inspect,
+  copy,
+  login,
+  render,
+  install,
+  uninstall,
+  run,
+  agent,
+  controller,
+];
