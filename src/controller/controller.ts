@@ -116,6 +116,13 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const enqueueAllFilters = () => {
     for (const cr of caches.filterDeployments.list()) enqueue(fdKey(cr.metadata.namespace, cr.metadata.name));
   };
+  // Workloads that carry meshwasm's volume: re-checked at takeover and on resync (a CR may be gone).
+  const enqueueInjectedWorkloads = () => {
+    for (const [kind, inf] of Object.entries(caches.workloads))
+      for (const w of inf.list())
+        if (w.spec?.template?.metadata?.annotations?.[INJECTED_ANNOTATION])
+          enqueue(wlKey(kind, w.metadata.namespace!, w.metadata.name));
+  };
   const onFilter = (cr: FilterDeploymentObject) => enqueue(fdKey(cr.metadata.namespace, cr.metadata.name));
   // A workload change concerns the CRs that select it now or listed it before (labels may have changed).
   const enqueueFiltersOf = (kind: WorkloadKind, w: Workload) => {
@@ -237,10 +244,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
         for (const cr of caches.filterDeployments.list())
           reconciler.initialPending.add(`${cr.metadata.namespace}/${cr.metadata.name}`);
         enqueueAllFilters();
-        for (const [kind, inf] of Object.entries(caches.workloads))
-          for (const w of inf.list())
-            if (w.spec?.template?.metadata?.annotations?.[INJECTED_ANNOTATION])
-              enqueue(wlKey(kind, w.metadata.namespace!, w.metadata.name));
+        enqueueInjectedWorkloads();
         enqueue(IMAGES_KEY);
       },
       onStoppedLeading: () => metrics.leader.set(0),
@@ -298,6 +302,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     () => {
       if (elector.isLeader()) {
         enqueueAllFilters();
+        enqueueInjectedWorkloads();
         enqueue(IMAGES_KEY);
       }
     },

@@ -241,6 +241,12 @@ export class Reconciler {
     );
     for (const w of unpatched) this.enqueue(wlKey(fd.workload.kind, ns, w.metadata.name));
     const matchedNames = matched.map((w) => `${fd.workload.kind}/${w.metadata.name}`).sort();
+    // Workloads this CR selected before (its labels or kind changed) may have to lose the volume.
+    for (const previous of cr.status?.matchedWorkloads ?? []) {
+      const [kind, wname] = previous.split('/');
+      if (!matchedNames.includes(previous) && kind && wname && kind in workloadResources)
+        this.enqueue(wlKey(kind, ns, wname));
+    }
 
     // 3. Distribution: every ready agent must hold the module before Envoy is told to load it.
     const dist = distribution(this.caches.agents.list(this.opts.namespace), digest);

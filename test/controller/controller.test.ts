@@ -303,6 +303,38 @@ describe('the controller', () => {
     expect(await imagesList()).not.toContain('asm/reviews');
   });
 
+  it('moves the volume when a filter is retargeted to another workload', async () => {
+    const digest = await pushModule(registry.url, 'asm/mover', 'v1', 'mover');
+    for (const n of nodes) await holds(n, digest);
+    await deployment('mover-a', { app: 'mover-a' });
+    await deployment('mover-b', { app: 'mover-b' });
+    await createCr(filter('mover', `${registry.host}/asm/mover:v1`, { app: 'mover-a' }));
+    await until(
+      async () =>
+        (await getCr('mover'))?.status?.matchedWorkloads?.join() === 'Deployment/mover-a' &&
+        cond(await getCr('mover'), 'Ready')?.status === 'True',
+      'mover on mover-a',
+    );
+    await client().patch(Resources.filterDeployments, cluster.apps, 'mover', {
+      spec: { workload: { labels: { app: 'mover-b' } } },
+    });
+    await until(
+      async () =>
+        (await getDeployment('mover-b')).spec.template.metadata.annotations?.[USER_VOLUME_ANNOTATION],
+      'mover-b patched',
+    );
+    await until(
+      async () =>
+        !(await getDeployment('mover-a')).spec.template.metadata.annotations?.[USER_VOLUME_ANNOTATION],
+      'mover-a unpatched',
+    );
+    await until(
+      async () => (await getEf('mover'))?.spec.workloadSelector.labels.app === 'mover-b',
+      'EnvoyFilter retargeted',
+    );
+    expect((await getCr('mover'))?.status?.matchedWorkloads).toEqual(['Deployment/mover-b']);
+  });
+
   it('explains an invalid CR in its status without affecting the others', async () => {
     await createCr(
       filter('broken', `${registry.host}/asm/asm-test:v0.1`, { app: 'details' }, { parameters: '{not json' }),
