@@ -7,7 +7,7 @@
 import type { ModuleStore } from '../cache/index.js';
 import { describeError, isMeshwasmError, MeshwasmError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseReference } from '../oci/index.js';
+import { parseAnyReference } from '../oci/index.js';
 import type { AgentMetrics } from './metrics.js';
 import { planSync, retryDelay, type PullAction, type RetryState, type WantedReference } from './plan.js';
 import type { Credentials, Puller } from './puller.js';
@@ -101,7 +101,7 @@ export class Agent {
       if (seen.has(reference)) continue;
       seen.add(reference);
       try {
-        const parsed = parseReference(reference);
+        const parsed = parseAnyReference(reference);
         if (parsed.digest && !parsed.digest.startsWith('sha256:'))
           throw new MeshwasmError('INVALID_REFERENCE', `${reference}: only sha256 digests name module files`);
         this.invalid.delete(reference);

@@ -11,7 +11,14 @@ import {
   type WasmFormat,
 } from './wasm-image.js';
 
-export { OciSession, parseLayoutReference, type OciOptions, type OpenedTarget } from './session.js';
+export {
+  OciSession,
+  parseAnyReference,
+  parseLayoutReference,
+  LAYOUT_SCHEME,
+  type OciOptions,
+  type OpenedTarget,
+} from './session.js';
 export {
   parseReference,
   formatReference,

@@ -71,10 +71,16 @@ export class OciSession {
     });
   }
 
-  /** `registry/repo[:tag][@digest]`, or with ociLayout `dir[:tag|@digest]`. */
+  /**
+   * `registry/repo[:tag][@digest]`; with ociLayout `dir[:tag|@digest]`; and, whatever the options,
+   * `oci-layout:dir[:tag|@digest]` (so a list of references can mix registries and local layouts).
+   */
   async open(input: string, options: { ociLayout?: boolean } = {}): Promise<OpenedTarget> {
-    if (options.ociLayout ?? this.options.ociLayout) {
-      const { dir, selector } = parseLayoutReference(input);
+    const explicitLayout = input.startsWith(LAYOUT_SCHEME);
+    if (explicitLayout || (options.ociLayout ?? this.options.ociLayout)) {
+      const { dir, selector } = parseLayoutReference(
+        explicitLayout ? input.slice(LAYOUT_SCHEME.length) : input,
+      );
       return { target: new LayoutTarget(dir), selector, display: input };
     }
     const reference = parseReference(input);
@@ -89,6 +95,21 @@ export class OciSession {
   async close(): Promise<void> {
     await this.transport.close();
   }
+}
+
+export const LAYOUT_SCHEME = 'oci-layout:';
+
+/**
+ * The tag and digest of a reference in either form (registry, or `oci-layout:`); throws a clear error
+ * for a malformed one. For callers that hold lists of references (the agent's wanted set).
+ */
+export function parseAnyReference(input: string): { tag?: string; digest?: string } {
+  if (input.startsWith(LAYOUT_SCHEME)) {
+    const { selector } = parseLayoutReference(input.slice(LAYOUT_SCHEME.length));
+    return isDigest(selector) ? { digest: selector } : { tag: selector };
+  }
+  const ref = parseReference(input);
+  return { tag: ref.tag, digest: ref.digest };
 }
 
 /** ORAS's `--oci-layout` reference form: `dir[:tag|@digest]` (default tag "latest"). */

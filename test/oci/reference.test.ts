@@ -80,3 +80,14 @@ describe('parseLayoutReference (ORAS --oci-layout form)', () => {
     expect(() => parseLayoutReference('./x:-t')).toThrow(/not a valid tag/);
   });
 });
+
+describe('parseAnyReference (registry or oci-layout: references in one list)', () => {
+  it('reads tags and digests of both forms', async () => {
+    const { parseAnyReference } = await import('../../src/oci/session.js');
+    expect(parseAnyReference(`reg.io/a:v1@${DIGEST}`)).toEqual({ tag: 'v1', digest: DIGEST });
+    expect(parseAnyReference('reg.io/a')).toEqual({ tag: undefined, digest: undefined });
+    expect(parseAnyReference(`oci-layout:/var/store@${DIGEST}`)).toEqual({ digest: DIGEST });
+    expect(parseAnyReference('oci-layout:./store:v2')).toEqual({ tag: 'v2' });
+    expect(() => parseAnyReference('oci-layout:./store@sha256:nope')).toThrow(/not a digest/);
+  });
+});
