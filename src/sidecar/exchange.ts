@@ -65,6 +65,8 @@ export interface ExchangeContext {
   agent: Agent;
   filters: readonly LoadedFilter[];
   logger: Logger;
+  /** Most body bytes one filter may hold back while it pauses (Envoy's buffer limit). */
+  maxBufferedBytes: number;
 }
 
 export class Exchange {
@@ -233,7 +235,11 @@ export class Exchange {
         const d =
           direction === 'request' ? a.stream.requestBody(data, eos) : a.stream.responseBody(data, eos);
         if (d === 'pause') {
-          if (!eos) return { outcome: CONTINUE, data: EMPTY };
+          if (!eos) {
+            if (a.stream.state.body(direction).length > this.ctx.maxBufferedBytes)
+              return this.overflow(a, direction);
+            return { outcome: CONTINUE, data: EMPTY };
+          }
           return { waitAt: i };
         }
         const outcome = this.outcomeOf(a, d);
@@ -245,6 +251,28 @@ export class Exchange {
       }
     }
     return { outcome: CONTINUE, data };
+  }
+
+  /** A filter buffered more than allowed: 413 for a request body, 500 for a response body, as Envoy does. */
+  private overflow(a: Active, direction: Direction): BodyResult {
+    const status = direction === 'request' ? 413 : 500;
+    this.note(a, `${direction} body over ${this.ctx.maxBufferedBytes} bytes buffered`);
+    this.ctx.logger.warn(
+      { filter: a.filter.name, requestId: this.requestId, limit: this.ctx.maxBufferedBytes },
+      `filter buffered more ${direction} body than allowed`,
+    );
+    a.stream.takeBody(direction); // release the memory now
+    const body = new TextEncoder().encode(
+      direction === 'request' ? 'Payload Too Large\n' : 'Internal Server Error\n',
+    );
+    return {
+      outcome: {
+        kind: 'local',
+        filter: a.filter.name,
+        response: { status, details: 'buffer_overflow', body, headers: [], grpcStatus: -1 },
+      },
+      data: EMPTY,
+    };
   }
 
   /** The last chunk: filters may pause on it (e.g. for an http call) and resume later. */

@@ -13,6 +13,9 @@ import { loadChain, type LoadedFilter } from './chain.js';
 import { Exchange } from './exchange.js';
 import type { FilterSpec } from './spec.js';
 
+/** Envoy buffers far less by default (1 MiB per connection); a local tool can afford more. */
+export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024;
+
 export interface SidecarOptions {
   /** Where requests go, e.g. http://127.0.0.1:9080. */
   upstream: string;
@@ -27,6 +30,8 @@ export interface SidecarOptions {
   logger?: Logger;
   /** Lowest level of filter log lines passed on (default info). */
   filterLogLevel?: LogLevelName;
+  /** Most body bytes one filter may buffer while it pauses; beyond it 413 (request) or 500 (response). */
+  maxBufferedBodyBytes?: number;
   /** How long close() waits for in-flight requests (default 5 s). */
   shutdownGraceMs?: number;
 }
@@ -72,7 +77,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     filterLogLevel: options.filterLogLevel ?? 'info',
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const context = { upstream, agent, filters, logger };
+  const context = {
+    upstream,
+    agent,
+    filters,
+    logger,
+    maxBufferedBytes: options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES,
+  };
   // Responses in flight, so a shutdown can ask their connections to close after them.
   const inflight = new Set<ServerResponse>();
   let stopping = false;

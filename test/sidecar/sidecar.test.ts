@@ -171,6 +171,26 @@ describe('the chain on real HTTP messages', () => {
     expect(res.body).toBe('LEN=22');
   });
 
+  it('answers 413 when a filter buffers more request body than allowed, and keeps serving', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
+    const file = join(dir, 'body.wasm');
+    await writeFile(file, await watFixture('body'));
+    const s = await sidecar({ filters: [{ name: 'body', file }], maxBufferedBodyBytes: 64 * 1024 });
+    const before = upstream.requests.length;
+    const chunk = 'x'.repeat(16 * 1024);
+    const res = await raw(s.url, {
+      method: 'POST',
+      path: '/huge',
+      chunks: Array.from({ length: 16 }, () => chunk),
+    }).catch((err: Error) => err);
+    // The sidecar answers before the client finished sending; either the 413 or a reset reaches it.
+    if (!(res instanceof Error)) expect(res.status).toBe(413);
+    expect(upstream.requests.filter((r) => r.url === '/huge')).toHaveLength(0);
+    expect(upstream.requests.length).toBe(before);
+    const small = await raw(s.url, { method: 'POST', path: '/small', chunks: ['ok'] });
+    expect(small.body).toBe('LEN=11');
+  });
+
   it('passes response trailers through the filter, which can add to them', async () => {
     const trailing = await startUpstream((_req, res) => {
       res.setHeader('trailer', 'x-checksum');
