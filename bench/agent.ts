@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const MODULES = 50;
 const SIZE = 1024 * 1024;
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 4);
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (n: number) => `${n.toFixed(0)} ms`;
@@ -72,7 +72,7 @@ try {
       host: '127.0.0.1',
       port: 0,
       jitterMs: 0,
-      concurrency: PARALLEL,
+      concurrency: Number(process.env.BENCH_AGENT_PARALLEL ?? PARALLEL),
       log,
     });
     await agent.agent.whenReady();

@@ -82,6 +82,7 @@ describe('agent sync against the real registry', () => {
     writeFileSync(imagesFile, `# wanted\n${images.join('\n')}\n`);
 
     const before = blobGets();
+    const headsBefore = proxy.count('HEAD', /\/manifests\//);
     const agent = await runAgent({ dir, imagesFile });
     try {
       await agent.running.agent.whenReady();
@@ -110,6 +111,8 @@ describe('agent sync against the real registry', () => {
     }
     const coldGets = blobGets() - before;
     expect(coldGets).toBeGreaterThanOrEqual(4);
+    // Pinned references read their manifest with one GET; only the tag needed a HEAD to resolve.
+    expect(proxy.count('HEAD', /\/manifests\//) - headsBefore).toBe(1);
 
     const warmStart = blobGets();
     const warm = await runAgent({ dir, imagesFile });
