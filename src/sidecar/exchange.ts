@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { Direction, HeaderPairs, HttpStream, LocalResponse } from '../runtime/index.js';
+import type { Direction, HeaderPairs, HttpStream, LocalResponse, StreamInfo } from '../runtime/index.js';
 import type { LoadedFilter } from './chain.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs, trailerPairs } from './headers.js';
 
@@ -135,11 +135,21 @@ export class Exchange {
 
   /** One stream context per filter; load failures and VM start failures apply the filter's policy. */
   private async openStreams(): Promise<void> {
-    const info = {
-      sourceAddress: this.req.socket.remoteAddress,
-      sourcePort: this.req.socket.remotePort,
-      destinationAddress: this.req.socket.localAddress,
-      destinationPort: this.req.socket.localPort,
+    // Socket addresses cost a system call; most filters never ask, so they are read on demand.
+    const socket = this.req.socket;
+    const info: StreamInfo = {
+      get sourceAddress() {
+        return socket.remoteAddress;
+      },
+      get sourcePort() {
+        return socket.remotePort;
+      },
+      get destinationAddress() {
+        return socket.localAddress;
+      },
+      get destinationPort() {
+        return socket.localPort;
+      },
       protocol: `HTTP/${this.req.httpVersion}`,
       requestId: this.requestId,
       startTime: new Date(),

@@ -191,6 +191,17 @@ describe('the chain on real HTTP messages', () => {
     expect(small.body).toBe('LEN=11');
   });
 
+  it('gives filters the connection and request attributes of the real stream', async () => {
+    const s = await fixtureSidecar('properties');
+    const res = await fetch(`${s.url}/props?x=1`, { method: 'PATCH' });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)!;
+    expect(seen.headers['x-prop-path']).toBe('/props?x=1');
+    expect(seen.headers['x-method']).toBe('PATCH');
+    expect(seen.headers['x-source']).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(res.headers.get('x-code')).toBe('200');
+  });
+
   it('passes response trailers through the filter, which can add to them', async () => {
     const trailing = await startUpstream((_req, res) => {
       res.setHeader('trailer', 'x-checksum');
