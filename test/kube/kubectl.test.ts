@@ -89,6 +89,51 @@ describe('kubectl against the test API server', () => {
     );
   });
 
+  it('prints the CRD printer columns, patches status and waits for a condition', async () => {
+    const table = await kubectl('get', 'asmfd');
+    expect(table.split('\n')[0]!.split(/\s+/)).toEqual([
+      'NAME',
+      'WORKLOAD',
+      'IMAGE',
+      'READY',
+      'REASON',
+      'AGE',
+    ]);
+    expect(table).toContain('details-v1-wasmfiltersample   Deployment');
+    const waiting = kubectl(
+      'wait',
+      '--for=condition=Ready',
+      'asmfd/details-v1-wasmfiltersample',
+      '--timeout=20s',
+    );
+    const status = {
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Applied',
+          message: 'ok',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        },
+      ],
+    };
+    await kubectl(
+      'patch',
+      'asmfd',
+      'details-v1-wasmfiltersample',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status }),
+    );
+    expect((await waiting).trim()).toBe(
+      'asmfilterdeployment.istio.alibabacloud.com/details-v1-wasmfiltersample condition met',
+    );
+    expect(await kubectl('get', 'asmfd', 'details-v1-wasmfiltersample', '--no-headers')).toMatch(
+      /\sTrue\s+Applied\s/,
+    );
+  });
+
   it('re-applies a Deployment with a strategic merge patch', async () => {
     const deployment = (image: string, env: string) => `apiVersion: apps/v1
 kind: Deployment

@@ -7,7 +7,7 @@
  * - namespace cleanup: a terminating namespace loses its content, then disappears.
  */
 import type { Operations } from './operations.js';
-import { typeKey, type ResourceType } from './resources.js';
+import { typeKey, type PrinterColumn, type ResourceType } from './resources.js';
 import type { JsonSchema } from './schema.js';
 import type { Obj } from './store.js';
 
@@ -19,6 +19,7 @@ interface CrdVersion {
   storage?: boolean;
   schema?: { openAPIV3Schema?: JsonSchema };
   subresources?: { status?: object };
+  additionalPrinterColumns?: PrinterColumn[];
 }
 
 function typeFromCrd(crd: Obj): ResourceType {
@@ -43,6 +44,7 @@ function typeFromCrd(crd: Obj): ResourceType {
     status: spec.versions.some((v) => v.subresources?.status !== undefined),
     generation: true,
     schemas: Object.fromEntries(spec.versions.map((v) => [v.name, v.schema?.openAPIV3Schema])),
+    printerColumns: Object.fromEntries(spec.versions.map((v) => [v.name, v.additionalPrinterColumns ?? []])),
     crd: crd.metadata.name,
   };
 }

@@ -8,6 +8,7 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } fro
 import { openApiGroupVersion, openApiIndex } from './openapi.js';
 import { apiVersionOf, type DeleteOptions, type Operations } from './operations.js';
 import { decodeProtobufObject } from './protobuf.js';
+import { toTable, wantsTable } from './table.js';
 import { jsonPatch, mergePatch, strategicMerge } from './patch.js';
 import { typeKey, type ResourceType } from './resources.js';
 import {
@@ -26,6 +27,13 @@ export interface Route {
   ns?: string;
   name?: string;
   sub: '' | 'status';
+}
+
+interface ListBody {
+  kind: string;
+  apiVersion: string;
+  metadata: { resourceVersion: string; continue?: string };
+  items: Obj[];
 }
 
 export interface HttpOptions {
@@ -169,10 +177,22 @@ export class Http {
     const { t, version, ns, name, sub } = r;
     const write = { dryRun: q.get('dryRun') === 'All', strict: q.get('fieldValidation') === 'Strict' };
     switch (method) {
-      case 'GET':
-        if (name) return send(res, 200, present(t, version, this.ops.get(t, ns, name)));
-        if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(r, q, res);
-        return send(res, 200, this.list(r, q));
+      case 'GET': {
+        if (name) {
+          const o = present(t, version, this.ops.get(t, ns, name));
+          if (!wantsTable(req.headers.accept)) return send(res, 200, o);
+          return send(res, 200, toTable(t, version, [o], o.metadata.resourceVersion, q.get('includeObject')));
+        }
+        if (q.get('watch') === 'true' || q.get('watch') === '1')
+          return this.watch(r, q, res, wantsTable(req.headers.accept));
+        const list = this.list(r, q);
+        if (!wantsTable(req.headers.accept)) return send(res, 200, list);
+        return send(
+          res,
+          200,
+          toTable(t, version, list.items, list.metadata.resourceVersion, q.get('includeObject')),
+        );
+      }
       case 'POST': {
         if (name)
           throw errors.methodNotAllowed('the server does not allow this method on the requested resource');
@@ -245,7 +265,7 @@ export class Http {
       .filter((o) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o));
   }
 
-  private listOf(t: ResourceType, version: string, items: Obj[], cont: string): object {
+  private listOf(t: ResourceType, version: string, items: Obj[], cont: string): ListBody {
     return {
       kind: `${t.kind}List`,
       apiVersion: apiVersionOf(t, version),
@@ -255,7 +275,7 @@ export class Http {
   }
 
   /** limit/continue: the continue token is the last key returned (the list is ordered by namespace/name). */
-  private list(r: Route, q: URLSearchParams): object {
+  private list(r: Route, q: URLSearchParams): ListBody {
     let items = this.select(r, q);
     const token = q.get('continue');
     if (token) {
@@ -277,7 +297,7 @@ export class Http {
     );
   }
 
-  private watch(r: Route, q: URLSearchParams, res: ServerResponse): void {
+  private watch(r: Route, q: URLSearchParams, res: ServerResponse, table: boolean): void {
     const { t, version, ns } = r;
     const [labels, fields] = this.selectors(q);
     const key = typeKey(t.group, t.plural);
@@ -286,7 +306,15 @@ export class Http {
       (ns === undefined || o.metadata.namespace === ns) &&
       matchesLabels(labels, o.metadata.labels) &&
       matchesFields(fields, o);
-    const line = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    // Objects go out as they are, or as one-row Tables for `kubectl get -w`; errors and bookmarks as they are.
+    const line = (type: string, object: unknown) => {
+      const o = object as Obj;
+      const body =
+        table && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
+          ? toTable(t, version, [o], o.metadata.resourceVersion, q.get('includeObject'))
+          : object;
+      res.write(`${JSON.stringify({ type, object: body })}\n`);
+    };
     const translate = (e: ChangeEvent) => {
       if (e.key !== key) return;
       const now = matches(e.object);

@@ -20,8 +20,19 @@ export interface ResourceType {
   generation: boolean;
   /** Structural schemas per version (CRDs): validation, pruning and defaulting. */
   schemas?: Record<string, JsonSchema | undefined>;
+  /** additionalPrinterColumns per version (CRDs), for Table output. */
+  printerColumns?: Record<string, PrinterColumn[]>;
   /** Name of the CRD that registered this type. */
   crd?: string;
+}
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  format?: string;
+  priority?: number;
 }
 
 export const typeKey = (group: string, plural: string): string => `${group}/${plural}`;
