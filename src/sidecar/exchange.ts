@@ -102,6 +102,7 @@ export class Exchange {
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     const outcome = await this.headersPhase('request', pairs, !hasBody);
     if (outcome.kind !== 'continue') return this.conclude(outcome);
+    if (this.done) return; // the client went away while a filter held the request
 
     // Always the configured upstream: a :path a filter rewrote (even to "//elsewhere/") stays a path on it.
     const rawPath = pseudo(pairs, ':path') ?? '/';
