@@ -4,7 +4,7 @@
  * resolution, and pulls into the store's file. Every format the client reads is accepted.
  */
 import type { FetchedModule } from '../cache/index.js';
-import { OciSession, pullWasmToFile, type OciOptions } from '../oci/index.js';
+import { DockerConfig, OciSession, pullWasmToFile, type OciOptions } from '../oci/index.js';
 import { PinnedManifestTarget } from './pinned-target.js';
 
 export interface Credentials {
@@ -12,6 +12,8 @@ export interface Credentials {
   dockerConfigJson?: string;
   /** a Docker config.json path (outside a cluster) */
   registryConfig?: string;
+  /** no credentials at all (in a cluster without a pull secret: never the container's own config.json) */
+  anonymous?: boolean;
 }
 
 export interface PullerOptions {
@@ -66,7 +68,8 @@ export class Puller {
         retryBaseMs: this.options.httpRetryBaseMs,
         retryMaxMs: this.options.httpRetryMaxMs,
       };
-      if (this.credentials.dockerConfigJson !== undefined)
+      if (this.credentials.anonymous) options.credentials = DockerConfig.empty();
+      else if (this.credentials.dockerConfigJson !== undefined)
         options.dockerConfigJson = this.credentials.dockerConfigJson;
       else if (this.credentials.registryConfig !== undefined)
         options.registryConfig = this.credentials.registryConfig;

@@ -2,9 +2,10 @@
  * Assembles a running agent: the store (opened and verified first), the puller, the loop, the source of
  * the wanted set (the cluster's ConfigMap and Secret, or files), the reporter and the health server.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ModuleStore } from '../cache/index.js';
 import { describeError, MeshwasmError } from '../errors.js';
+import { loadKubeConfig } from '../kube/index.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DEFAULT_FILTERS_DIR,
@@ -36,7 +37,6 @@ export interface AgentOptions extends PullerOptions, Partial<AgentSettings> {
   /** the agent's own pod (downward API), for the annotation and Events */
   podName?: string;
   podNamespace?: string;
-  nodeName?: string;
   host?: string;
   /** 0 picks a free port (tests); the chosen one is logged and returned */
   port?: number;
@@ -74,7 +74,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   let kubeConfig: KubeConfig | undefined;
   let reporter: Reporter = nullReporter;
   if (mode === 'cluster') {
-    kubeConfig = loadKubeConfig(options.kubeconfig);
+    try {
+      kubeConfig = loadKubeConfig(options.kubeconfig);
+    } catch (err) {
+      throw new MeshwasmError('CONFIG', describeError(err).split('\n')[0] ?? 'cannot load the kubeconfig', {
+        hint: 'run inside the cluster, pass --kubeconfig, or use --images-file FILE outside a cluster',
+        cause: err,
+      });
+    }
     const podName = options.podName ?? process.env.POD_NAME;
     const podNamespace = options.podNamespace ?? process.env.POD_NAMESPACE;
     if (podName && podNamespace) {
@@ -82,7 +89,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         kubeConfig,
         podName,
         podNamespace,
-        nodeName: options.nodeName ?? process.env.NODE_NAME,
         log,
       });
     } else {
@@ -91,7 +97,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }
 
   const metrics = new AgentMetrics({ processMetrics: true });
-  const puller = new Puller(options, mode === 'files' ? { registryConfig: options.registryConfig } : {});
+  const puller = new Puller(
+    options,
+    mode === 'files' ? { registryConfig: options.registryConfig } : { anonymous: true },
+  );
   const agent = new Agent({ store, puller, reporter, metrics, log, settings: settingsOf(options) });
   for (const r of report.removed)
     reporter.event({ type: 'Warning', reason: 'ModuleCorrupt', message: `${r.file} removed: ${r.reason}` });
@@ -142,7 +151,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         handlers: {
           wanted: (refs) => agent.setWanted(refs),
           credentials: (dockerConfigJson) =>
-            agent.setCredentials(dockerConfigJson === undefined ? {} : { dockerConfigJson }),
+            agent.setCredentials(dockerConfigJson === undefined ? { anonymous: true } : { dockerConfigJson }),
         },
       });
     }
@@ -182,27 +191,4 @@ function settingsOf(options: AgentOptions): Partial<AgentSettings> {
     if (value !== undefined) out[key] = value;
   }
   return out;
-}
-
-function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromDefault();
-  } catch (err) {
-    throw new MeshwasmError(
-      'CONFIG',
-      `cannot load the kubeconfig${file ? ` ${file}` : ''}: ${(err as Error).message}`,
-      {
-        hint: 'run inside the cluster, pass --kubeconfig, or use --images-file outside a cluster',
-        cause: err,
-      },
-    );
-  }
-  if (!kc.getCurrentCluster()) {
-    throw new MeshwasmError('CONFIG', 'no Kubernetes cluster is configured', {
-      hint: 'run inside the cluster, pass --kubeconfig, or use --images-file FILE outside a cluster',
-    });
-  }
-  return kc;
 }

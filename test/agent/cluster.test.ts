@@ -91,7 +91,6 @@ describe('agent in a cluster', () => {
       namespace: NS,
       podName: POD,
       podNamespace: NS,
-      nodeName: 'node-1',
       gcGraceMs: 500,
     });
     try {

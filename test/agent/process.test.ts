@@ -152,6 +152,19 @@ describe('meshwasm agent (child process)', () => {
     }
   });
 
+  it('explains what to do without a cluster or an images file, and rejects a bad duration', async () => {
+    const noCluster = spawnAgent(['--dir', join(tempDir(), 'filters'), ...baseArgs], {
+      KUBECONFIG: join(tempDir(), 'no-such-kubeconfig'),
+      KUBERNETES_SERVICE_HOST: '',
+      HOME: tempDir(),
+    });
+    expect((await noCluster.exited).code).toBe(1);
+    expect(noCluster.stderr()).toContain('--images-file');
+    const badFlag = spawnAgent(['--dir', join(tempDir(), 'filters'), '--gc-grace', 'soon', ...baseArgs]);
+    expect((await badFlag.exited).code).toBe(2);
+    expect(badFlag.stderr()).toContain('--gc-grace: "soon" is not a duration');
+  });
+
   it('fails with a wrong password, succeeds once the registry config is rotated, and never logs a secret', async () => {
     const secured = await startRegistry({ auth: 'basic', username: 'agent', password: 'right-Pa55word' });
     try {
