@@ -7,6 +7,7 @@
 import { MeshwasmError } from '../errors.js';
 import { LOG_LEVEL_NAMES, type AbiVersion, type LogLevelName } from './abi.js';
 import { buildImports } from './host/index.js';
+import { ProcExit } from './host/wasi.js';
 import { GuestMemory } from './memory.js';
 import { MetricStore } from './metrics.js';
 import type { HeaderPairs } from './pairs.js';
@@ -152,6 +153,8 @@ export class FilterVm {
       return Number(fn(...args) ?? 0);
     } catch (err) {
       if (err instanceof MeshwasmError && err.code === 'RUNTIME' && this.failure) throw err;
+      // Command-style modules may end _start with proc_exit(0): a normal end of initialisation.
+      if (err instanceof ProcExit && err.code === 0 && name === '_start') return 0;
       this.failure = new MeshwasmError(
         'RUNTIME',
         `filter "${this.settings.name}": trap in ${name}: ${message(err)}`,

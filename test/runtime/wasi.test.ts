@@ -30,4 +30,10 @@ describe('WASI surface', () => {
       'filter "quitter": trap in proxy_on_request_headers: the module called proc_exit(3)',
     );
   });
+
+  it('accepts proc_exit(0) at the end of _start as a normal start', async () => {
+    const filter = await loadFilter(await watFixture('exit-zero'));
+    expect(filter.messages()).toEqual(['started']);
+    expect((await filter.newStream()).sendRequestHeaders({ ':path': '/' })).toBe('continue');
+  });
 });
