@@ -3,7 +3,7 @@
  * than any of its sources, so tests always run the filter the sources describe.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,5 +19,11 @@ function newestSource(): number {
 
 export default function setup(): void {
   if (existsSync(HEADER_FILTER_WASM) && statSync(HEADER_FILTER_WASM).mtimeMs >= newestSource()) return;
-  execFileSync('npm', ['run', '--silent', 'build:filter'], { cwd: root, stdio: 'inherit' });
+  // Build beside the target and rename, so a test run starting in parallel never reads half a file.
+  const partial = `${HEADER_FILTER_WASM}.${process.pid}.partial`;
+  execFileSync('npm', ['run', '--silent', 'build:filter', '--', '--outFile', partial], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  renameSync(partial, HEADER_FILTER_WASM);
 }
