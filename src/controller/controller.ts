@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { Gauge } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
 import {
   AGENT_NAME,
@@ -207,6 +208,22 @@ export async function startController(options: ControllerOptions = {}): Promise<
     caches.agents,
     caches.images,
   ] as unknown as Informer<KubeObject>[];
+
+  // The CRs by their Ready condition, read from the cache at scrape time.
+  new Gauge({
+    name: 'meshwasm_controller_filter_deployments',
+    help: 'ASMFilterDeployments by the status of their Ready condition',
+    labelNames: ['ready'],
+    registers: [metrics.registry],
+    collect() {
+      const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+      for (const cr of caches.filterDeployments.list()) {
+        const ready = cr.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+        counts[ready] = (counts[ready] ?? 0) + 1;
+      }
+      for (const [ready, n] of Object.entries(counts)) this.set({ ready: ready.toLowerCase() }, n);
+    },
+  });
 
   const reconciler = new Reconciler(
     client,

@@ -387,6 +387,7 @@ describe('the controller', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/meshwasm_controller_reconciles_total\{kind="fd",result="ok"\} [1-9]/);
     expect(metrics).toContain('meshwasm_controller_leader 1');
+    expect(metrics).toMatch(/meshwasm_controller_filter_deployments\{ready="true"\} [1-9]/);
   });
 });
 

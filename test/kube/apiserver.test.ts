@@ -616,6 +616,108 @@ describe('deletion', () => {
   });
 });
 
+describe('more verbs', () => {
+  it('deletes dependents first with Foreground propagation', async () => {
+    const owner = (await c.objects.create(deployment('fg-owner'))) as Any;
+    const ref = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'fg-owner',
+      uid: owner.metadata.uid,
+      blockOwnerDeletion: true,
+    };
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-dep', ownerReferences: [ref], finalizers: ['example.com/slow'] } },
+    });
+    const res = await raw(server, '/apis/apps/v1/namespaces/default/deployments/fg-owner', {
+      method: 'DELETE',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' }),
+    });
+    expect(((await res.json()) as Any).metadata.finalizers).toContain('foregroundDeletion');
+    // The owner waits for its dependent, which waits for its own finalizer.
+    const dep = await until(async () => {
+      const d = await core.readNamespacedConfigMap({ name: 'fg-dep', namespace: 'default' });
+      return d.metadata!.deletionTimestamp ? d : undefined;
+    }, 'dependent marked for deletion');
+    expect(
+      (
+        await c.objects.read({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'fg-owner', namespace: 'default' },
+        })
+      ).metadata,
+    ).toBeDefined();
+    await core.replaceNamespacedConfigMap({
+      name: 'fg-dep',
+      namespace: 'default',
+      body: { ...dep, metadata: { ...dep.metadata, finalizers: [] } },
+    });
+    await until(
+      async () => (await raw(server, '/apis/apps/v1/namespaces/default/deployments/fg-owner')).status === 404,
+      'owner gone',
+    );
+  });
+
+  it('deletes collections by selector, honours dryRun and generateName, and rejects what it cannot serve', async () => {
+    for (const n of ['dc1', 'dc2', 'dc3'])
+      await core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: n, labels: { batch: n === 'dc3' ? 'keep' : 'drop' } } },
+      });
+    await core.deleteCollectionNamespacedConfigMap({ namespace: 'default', labelSelector: 'batch=drop' });
+    const left = await core.listNamespacedConfigMap({ namespace: 'default', labelSelector: 'batch' });
+    expect(left.items.map((i) => i.metadata!.name)).toEqual(['dc3']);
+
+    const dry = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      dryRun: 'All',
+      body: { metadata: { name: 'dry' } },
+    });
+    expect(dry.metadata!.name).toBe('dry');
+    expect(
+      await expectStatus(core.readNamespacedConfigMap({ name: 'dry', namespace: 'default' })),
+    ).toMatchObject({ code: 404 });
+
+    const gen = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { generateName: 'gen-' } },
+    });
+    expect(gen.metadata!.name).toMatch(/^gen-[a-z0-9]{5}$/);
+
+    const mismatch = await raw(server, '/api/v1/namespaces/default/configmaps', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'x', namespace: 'kube-system' },
+      }),
+    });
+    expect(mismatch.status).toBe(400);
+    const wrongKind = await raw(server, '/api/v1/namespaces/default/configmaps', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } }),
+    });
+    expect(wrongKind.status).toBe(400);
+    const badName = await expectStatus(
+      core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'Not_Valid' } } }),
+    );
+    expect(badName).toMatchObject({ code: 422, reason: 'Invalid' });
+    const ssa = await raw(server, '/api/v1/namespaces/default/configmaps/dc3', {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/apply-patch+yaml' },
+      body: '{}',
+    });
+    expect(ssa.status).toBe(415);
+    const sub = await raw(server, '/api/v1/namespaces/default/configmaps/dc3/status');
+    expect(sub.status).toBe(404);
+  });
+});
+
 describe('custom resources', () => {
   it('registers the resource of a new CRD, applies its schema, and removes everything with it', async () => {
     await createCrd(crd('widgets', 'Widget', 'Namespaced', widgetSchema));
