@@ -78,6 +78,10 @@ export async function setupCluster(): Promise<TestCluster> {
   const suffix = randomBytes(3).toString('hex');
   const system = `mw-system-${suffix}`;
   const apps = `mw-apps-${suffix}`;
+  if (real)
+    console.info(
+      `controller tests: using the cluster of KUBECONFIG=${real} (namespaces ${system}, ${apps}; removed afterwards)`,
+    );
   for (const name of [system, apps])
     await ensure(client, Resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   const crds = [
