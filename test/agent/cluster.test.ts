@@ -10,7 +10,16 @@ import { MODULES_ANNOTATION } from '../../src/mesh/types.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver/index.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
-import { eventually, getJson, pushModule, pushSession, runAgent, tempDir, type Pushed } from './helpers.js';
+import {
+  eventually,
+  getJson,
+  pushModule,
+  pushSession,
+  runAgent,
+  tempDir,
+  type Pushed,
+  removeTempDirs,
+} from './helpers.js';
 
 const NS = 'istio-system';
 const POD = 'meshwasm-agent-x7k2p';
@@ -52,6 +61,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  removeTempDirs();
   await kube?.stop();
   await registry?.destroy();
 });

@@ -19,6 +19,7 @@ import {
   runAgent,
   tempDir,
   type Pushed,
+  removeTempDirs,
 } from './helpers.js';
 
 let registry: TestRegistry;
@@ -32,6 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  removeTempDirs();
   await session?.close();
   await proxy?.stop();
   await registry?.destroy();

@@ -4,7 +4,7 @@
  * conditions without timing assertions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -38,8 +38,17 @@ export interface Pushed {
   module: Buffer;
 }
 
+const made: string[] = [];
+
+/** A fresh temporary directory, removed by removeTempDirs() (call it in afterAll). */
 export function tempDir(prefix = 'meshwasm-agent-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export function pushSession(credential?: Credential): OciSession {

@@ -19,7 +19,16 @@ import type { OciSession } from '../../src/oci/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
-import { eventually, getJson, pushModule, pushSession, spawnAgent, tempDir, type Pushed } from './helpers.js';
+import {
+  eventually,
+  getJson,
+  pushModule,
+  pushSession,
+  spawnAgent,
+  tempDir,
+  type Pushed,
+  removeTempDirs,
+} from './helpers.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
@@ -42,6 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  removeTempDirs();
   await session?.close();
   await proxy?.stop();
   await registry?.destroy();

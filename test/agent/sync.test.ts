@@ -20,6 +20,7 @@ import {
   runAgent,
   tempDir,
   type Pushed,
+  removeTempDirs,
 } from './helpers.js';
 
 let registry: TestRegistry;
@@ -33,6 +34,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  removeTempDirs();
   await session?.close();
   await proxy?.stop();
   await registry?.destroy();

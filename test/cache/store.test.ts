@@ -1,17 +1,27 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { classifyName, encodeRecord, ModuleStore, parseRecord } from '../../src/cache/index.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
+
+const dirs: string[] = [];
+const newDir = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshwasm-store-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const manifest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 
 async function storeWith(modules: Record<number, Buffer>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'meshwasm-store-'));
+  const dir = await newDir();
   const store = new ModuleStore(dir);
   await store.open();
   for (const [n, bytes] of Object.entries(modules)) {
@@ -97,7 +107,7 @@ describe('ModuleStore', () => {
   });
 
   it('shares one fetch between concurrent installs of a digest', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'meshwasm-store-'));
+    const dir = await newDir();
     const store = new ModuleStore(dir);
     await store.open();
     const bytes = moduleWithCustomSection(100, 'x');
@@ -131,7 +141,7 @@ describe('ModuleStore', () => {
   });
 
   it('refuses a directory it cannot create, naming it', async () => {
-    const base = await mkdtemp(join(tmpdir(), 'meshwasm-store-'));
+    const base = await newDir();
     writeFileSync(join(base, 'file'), 'x');
     const store = new ModuleStore(join(base, 'file', 'sub'));
     await expect(store.open()).rejects.toThrow(/cannot create the module directory .*file\/sub/);
