@@ -454,6 +454,22 @@ describe('restarts, replicas and timeouts', () => {
     }
   });
 
+  it.skipIf(process.env.KUBECONFIG !== undefined)(
+    'keeps working across dropped watches and a compacted history (test API server only: needs to cut its watches)',
+    async () => {
+      cluster.server!.compact();
+      cluster.server!.closeWatches();
+      const digest = await pushModule(registry.url, 'asm/after-drop', 'v1', 'after-drop');
+      for (const n of nodes) await holds(n, digest);
+      await createCr(filter('after-drop', `${registry.host}/asm/after-drop:v1`, { app: 'after-drop' }));
+      await until(
+        async () => cond(await getCr('after-drop'), 'Ready')?.status === 'True',
+        'after-drop Ready',
+      );
+      expect(await getEf('after-drop')).toBeDefined();
+    },
+  );
+
   it('turns a distribution that never completes into a DistributionTimeout condition', async () => {
     await controller!.stop();
     controller = await startController(options({ distributionTimeoutSeconds: 1 }));
