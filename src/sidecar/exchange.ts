@@ -492,15 +492,35 @@ export class Exchange {
       else this.res.writeHead(503, { 'content-type': 'text/plain' }).end(`${err.message}\n`);
       return;
     }
+    if (this.res.headersSent) {
+      this.ctx.logger.error(
+        { err: describeError(err), requestId: this.requestId },
+        'request failed inside the sidecar',
+      );
+      this.res.destroy();
+      return;
+    }
+    for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
+    // Node refuses header names/values (or paths) that are not valid HTTP: only a filter can have made them.
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+    if (/^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE|UNESCAPED_CHARACTERS)$/.test(code)) {
+      const filters = this.active.map((a) => a.filter.name);
+      this.ctx.logger.error(
+        { err: describeError(err), filters, requestId: this.requestId },
+        'a filter produced an invalid HTTP message',
+      );
+      this.res
+        .writeHead(502, { 'content-type': 'text/plain' })
+        .end(
+          `a filter produced an invalid HTTP message (${describeError(err)}); filters: ${filters.join(', ')}\n`,
+        );
+      return;
+    }
     this.ctx.logger.error(
       { err: describeError(err), requestId: this.requestId },
       'request failed inside the sidecar',
     );
-    if (this.res.headersSent) this.res.destroy();
-    else
-      this.res
-        .writeHead(500, { 'content-type': 'text/plain' })
-        .end('internal error in the meshwasm sidecar\n');
+    this.res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error in the meshwasm sidecar\n');
   }
 
   /** Stream end: every filter gets on_done/on_log/on_delete; one log line per request. */

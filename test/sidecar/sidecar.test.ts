@@ -273,6 +273,16 @@ describe('the chain on real HTTP messages', () => {
     }
   });
 
+  it('answers 502 naming the filters when one produced an invalid header, and keeps serving', async () => {
+    const s = await fixtureSidecar('headers');
+    const before = upstream.requests.length;
+    const res = await fetch(`${s.url}/bad-header`);
+    expect(res.status).toBe(502);
+    expect(await res.text()).toMatch(/a filter produced an invalid HTTP message .*filters: headers/);
+    expect(upstream.requests.length).toBe(before);
+    expect((await fetch(`${s.url}/good`)).status).toBe(200);
+  });
+
   it('resets the client connection when a filter closes the stream', async () => {
     const s = await fixtureSidecar('headers');
     await expect(raw(s.url, { path: '/reset' })).rejects.toThrow(/socket hang up|ECONNRESET/);
