@@ -59,6 +59,20 @@ export function register(program: Command): void {
   addTransportOptions(command);
   command.action(async (flags: RunFlags) => {
     const [host, port] = parseListen(flags.listen);
+    for (const [flag, values] of [
+      ['--root-id', flags.rootId],
+      ['--config', flags.config],
+    ] as const) {
+      if (values.length > 1 && values.length !== flags.filter.length) {
+        throw new MeshwasmError(
+          'USAGE',
+          `${flag} is given ${values.length} times for ${flags.filter.length} filters`,
+          {
+            hint: `give ${flag} once (it applies to every filter) or once per --filter, in the same order`,
+          },
+        );
+      }
+    }
     const filters: FilterSpec[] = [];
     for (const [i, ref] of flags.filter.entries()) filters.push(await filterSpec(ref, i, flags));
     const sidecar = await startSidecar({

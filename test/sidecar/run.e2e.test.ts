@@ -196,6 +196,20 @@ describe('failure policy', () => {
 });
 
 describe('usage errors', () => {
+  it('rejects per-filter flags that do not match the filters', async () => {
+    const err = await runSidecar([
+      '--upstream',
+      'http://127.0.0.1:9',
+      '--filter',
+      HEADER_FILTER_WASM,
+      '--config',
+      '{}',
+      '--config',
+      '{}',
+    ]).catch((e: Error) => e);
+    expect((err as Error).message).toContain('--config is given 2 times for 1 filters');
+  });
+
   it('rejects a malformed --cluster with a hint', async () => {
     const err = await runSidecar(['--upstream', 'http://127.0.0.1:9', '--cluster', 'nourl']).catch(
       (e: Error) => e,
