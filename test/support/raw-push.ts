@@ -27,7 +27,7 @@ export async function rawPushBlob(baseUrl: string, repo: string, bytes: Buffer):
   location.searchParams.set('digest', `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
   const put = await fetch(location, {
     method: 'PUT',
-    body: bytes,
+    body: new Uint8Array(bytes),
     headers: { 'content-type': 'application/octet-stream' },
   });
   if (put.status !== 201) throw new Error(`blob put: ${put.status} ${await put.text()}`);
@@ -55,7 +55,7 @@ export async function rawPushImage(
   );
   const res = await fetch(`${baseUrl}/v2/${repo}/manifests/${tag}`, {
     method: 'PUT',
-    body: manifest,
+    body: new Uint8Array(manifest),
     headers: { 'content-type': manifestMediaType },
   });
   if (res.status !== 201) throw new Error(`manifest put: ${res.status} ${await res.text()}`);
