@@ -23,6 +23,8 @@ export interface AgentSettings {
   retryMaxMs: number;
   /** the first pull waits a random time up to this, so a fleet of nodes does not start at once */
   jitterMs: number;
+  /** how often files are checked (stat) against the index, and tags resolved again; 0 disables */
+  resyncMs: number;
 }
 
 export const DEFAULT_SETTINGS: AgentSettings = {
@@ -31,6 +33,7 @@ export const DEFAULT_SETTINGS: AgentSettings = {
   retryBaseMs: 1_000,
   retryMaxMs: 5 * 60_000,
   jitterMs: 10_000,
+  resyncMs: 5 * 60_000,
 };
 
 export interface AgentDeps {
@@ -74,6 +77,7 @@ export class Agent {
   private notBefore = 0;
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private ready = false;
   private readonly readyWaiters: (() => void)[] = [];
@@ -89,6 +93,27 @@ export class Agent {
   /** Starts the clock for the jitter and publishes what the store holds; pulls wait for a wanted set. */
   start(): void {
     this.notBefore = this.now() + Math.floor(this.random() * this.settings.jitterMs);
+    this.publish();
+    this.kick();
+    if (this.settings.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => void this.resync(), this.settings.resyncMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /**
+   * The periodic safety net: files deleted or changed behind the agent's back are pulled again, and
+   * tags are resolved again (a re-pushed tag rolls forward; the old module is collected after the grace).
+   */
+  async resync(): Promise<void> {
+    if (this.stopped) return;
+    const dropped = await this.d.store.recheck();
+    for (const { digest, reason } of dropped) {
+      this.d.log.warn({ digest, reason }, 'module changed on disk; pulling it again');
+      this.d.reporter.event({ type: 'Warning', reason: 'ModuleCorrupt', message: `${digest}: ${reason}` });
+    }
+    for (const reference of [...this.resolved.keys()])
+      if (!this.running.has(reference)) this.resolved.delete(reference);
     this.publish();
     this.kick();
   }
@@ -176,6 +201,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
     for (const { abort } of this.running.values()) abort.abort();
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
     await Promise.allSettled([...this.removing]);

@@ -186,7 +186,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
 function settingsOf(options: AgentOptions): Partial<AgentSettings> {
   const out: Partial<AgentSettings> = {};
-  for (const key of ['concurrency', 'gcGraceMs', 'retryBaseMs', 'retryMaxMs', 'jitterMs'] as const) {
+  for (const key of [
+    'concurrency',
+    'gcGraceMs',
+    'retryBaseMs',
+    'retryMaxMs',
+    'jitterMs',
+    'resyncMs',
+  ] as const) {
     const value = options[key];
     if (value !== undefined) out[key] = value;
   }

@@ -208,6 +208,35 @@ export class ModuleStore {
     }
   }
 
+  /**
+   * A cheap check of what the index claims (stat, no hashing): a module whose file was deleted, or whose
+   * size changed, behind the agent's back is dropped from the index (its record too), so it is pulled
+   * again. Returns the digests dropped.
+   */
+  async recheck(): Promise<{ digest: string; reason: string }[]> {
+    const dropped: { digest: string; reason: string }[] = [];
+    for (const [digest, module] of [...this.modules]) {
+      if (this.flights.has(digest)) continue;
+      let reason: string | undefined;
+      try {
+        const info = await stat(module.path);
+        if (!info.isFile()) reason = 'not a regular file any more';
+        else if (info.size !== module.size) reason = `size changed to ${info.size}, expected ${module.size}`;
+      } catch (err) {
+        reason =
+          isNodeError(err) && err.code === 'ENOENT'
+            ? 'file deleted'
+            : `cannot stat: ${(err as Error).message}`;
+      }
+      if (reason !== undefined && this.modules.get(digest) === module) {
+        this.modules.delete(digest);
+        await this.removeFiles(digest).catch(() => undefined);
+        dropped.push({ digest, reason });
+      }
+    }
+    return dropped;
+  }
+
   /** Settles when no fetch is in flight. */
   idle(): Promise<void> {
     return this.flights.idle();

@@ -19,6 +19,7 @@ interface AgentFlags extends TransportFlags {
   jitter: string;
   retryBase: string;
   retryMax: string;
+  resync: string;
   shutdownTimeout: string;
 }
 
@@ -58,6 +59,12 @@ export function register(program: Command): void {
     .addOption(new Option('--retry-max <duration>', 'longest retry delay of a failed pull').default('5m'))
     .addOption(
       new Option(
+        '--resync <duration>',
+        'check files against the index and resolve tags again this often (0: never)',
+      ).default('5m'),
+    )
+    .addOption(
+      new Option(
         '--shutdown-timeout <duration>',
         'on SIGTERM, wait this long for in-flight writes to be abandoned',
       ).default('10s'),
@@ -84,6 +91,7 @@ export function register(program: Command): void {
       jitterMs: parseDuration(flags.jitter, '--jitter'),
       retryBaseMs: parseDuration(flags.retryBase, '--retry-base'),
       retryMaxMs: parseDuration(flags.retryMax, '--retry-max'),
+      resyncMs: parseDuration(flags.resync, '--resync'),
       log,
     });
     const timeoutMs = parseDuration(flags.shutdownTimeout, '--shutdown-timeout');

@@ -3,7 +3,7 @@
  * cold sync of every format, warm restart without downloads, references added and removed while
  * running, garbage collection after the grace period and not before.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciSession } from '../../src/oci/index.js';
@@ -183,6 +183,31 @@ describe('agent sync against the real registry', () => {
       );
       await new Promise((r) => setTimeout(r, graceMs + 300));
       expect(wasmFiles(dir)).toEqual([`${a.hex}.wasm`, `${b.hex}.wasm`].sort());
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('pulls again, at the periodic resync, a module deleted behind its back', async () => {
+    const a = await pushModule(
+      session,
+      registry.host,
+      'resync/a',
+      'v1',
+      moduleWithCustomSection(3000, 'resync-a'),
+    );
+    const dir = tempDir();
+    const imagesFile = join(tempDir(), 'images');
+    writeFileSync(imagesFile, `${viaProxy(a)}\n`);
+    const agent = await runAgent({ dir, imagesFile, resyncMs: 0 });
+    try {
+      await agent.running.agent.whenReady();
+      rmSync(join(dir, `${a.hex}.wasm`));
+      await agent.running.agent.resync();
+      await eventually(() => expect(readFileSync(join(dir, `${a.hex}.wasm`)).equals(a.module)).toBe(true));
+      expect(
+        agent.logs.some((l) => l.msg.startsWith('module changed on disk') && l.reason === 'file deleted'),
+      ).toBe(true);
     } finally {
       await agent.stop();
     }

@@ -82,7 +82,7 @@ describe('ModuleStore', () => {
     const dir = await storeWith({ 1: good, 2: bad, 3: moduleWithCustomSection(10, 'gone') });
     const badFile = join(dir, `${manifest(2).slice(7)}.wasm`);
     const flipped = Buffer.from(bad);
-    flipped[flipped.length - 1] ^= 0xff;
+    flipped.writeUInt8(flipped.readUInt8(flipped.length - 1) ^ 0xff, flipped.length - 1);
     writeFileSync(badFile, flipped);
     // a module without its record, a record without its module, a crash's partial file
     writeFileSync(join(dir, `${manifest(4).slice(7)}.wasm`), good);
@@ -138,6 +138,25 @@ describe('ModuleStore', () => {
     await store.remove(manifest(1));
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(join(dir, `${manifest(1).slice(7)}.wasm`))).toBe(false);
+  });
+
+  it('drops from its index, at a recheck, a module deleted or changed behind its back', async () => {
+    const dir = await storeWith({
+      1: moduleWithCustomSection(500, 'r1'),
+      2: moduleWithCustomSection(500, 'r2'),
+      3: moduleWithCustomSection(500, 'r3'),
+    });
+    const store = new ModuleStore(dir);
+    await store.open();
+    (await import('node:fs')).rmSync(join(dir, `${manifest(1).slice(7)}.wasm`));
+    writeFileSync(join(dir, `${manifest(2).slice(7)}.wasm`), 'short');
+    const dropped = await store.recheck();
+    expect(dropped.map((d) => d.digest).sort()).toEqual([manifest(1), manifest(2)]);
+    expect(dropped.find((d) => d.digest === manifest(1))?.reason).toBe('file deleted');
+    expect(store.digests()).toEqual([manifest(3)]);
+    expect(readdirSync(dir).sort()).toEqual(
+      [`${manifest(3).slice(7)}.json`, `${manifest(3).slice(7)}.wasm`].sort(),
+    );
   });
 
   it('refuses a directory it cannot create, naming it', async () => {
