@@ -92,7 +92,7 @@ describe('LeaderElector', () => {
 
 describe('EventRecorder and apply', () => {
   it('counts repeats of an event instead of creating new ones', async () => {
-    const cm = await client.create(Resources.configMaps, {
+    const cm = await client.create<KubeObject>(Resources.configMaps, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: 'ev', namespace: 'default' },
