@@ -67,6 +67,22 @@ describe('Bearer token flow (distribution token server)', () => {
     });
   });
 
+  it('exchanges a docker config identity token for access tokens (OAuth2 refresh grant)', async () => {
+    const config = join(work, 'identity-config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ auths: { [registry.host]: { identitytoken: `refresh-${registry.password}` } } }),
+    );
+    const session = new OciSession({ plainHttp: true, registryConfig: config });
+    const { target, selector } = await session.open(`${registry.host}/team/identity:v1`);
+    await pushWasm(target, selector, modulePath);
+    await session.close();
+    expect(registry.tokenServer!.requests.at(-1)).toMatchObject({
+      account: registry.username,
+      scope: 'repository:team/identity:pull,push',
+    });
+  });
+
   it('refuses an anonymous push and a wrong password with errors that say what to do', async () => {
     const anonymous = new OciSession({ plainHttp: true, registryConfig: join(work, 'missing.json') });
     const { target, selector } = await anonymous.open(`${registry.host}/team/other:v1`);

@@ -70,6 +70,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   } else if (auth === 'token') {
     tokenServer = await startTokenServer({
       users: { [username]: password },
+      refreshTokens: { [`refresh-${password}`]: username },
       service: 'meshwasm-test-registry',
     });
     lines.push(

@@ -24,6 +24,8 @@ export interface TokenServer {
  */
 export async function startTokenServer(options: {
   users: Record<string, string>;
+  /** OAuth2 refresh tokens ("identity tokens" in docker config) and the user each stands for */
+  refreshTokens?: Record<string, string>;
   service: string;
   anonymousPull?: boolean;
   expiresIn?: number;
@@ -52,9 +54,21 @@ export async function startTokenServer(options: {
   const requests: TokenServer['requests'] = [];
   const anonymousPull = options.anonymousPull ?? true;
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const account = authenticate(req.headers.authorization, options.users);
+    let account = authenticate(req.headers.authorization, options.users);
+    if (req.method === 'POST') {
+      // The OAuth2 form of the token spec: grant_type=refresh_token with the identity token.
+      let body = '';
+      for await (const chunk of req) body += String(chunk);
+      const form = new URLSearchParams(body);
+      for (const scope of form.getAll('scope')) url.searchParams.append('scope', scope);
+      const user =
+        form.get('grant_type') === 'refresh_token'
+          ? options.refreshTokens?.[form.get('refresh_token') ?? '']
+          : undefined;
+      account = user ?? null;
+    }
     if (account === null) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
