@@ -130,7 +130,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     const ns = w.metadata.namespace!;
     const listed = `${kind}/${w.metadata.name}`;
     for (const cr of caches.filterDeployments.list(ns))
-      if (reconciler.targets(cr, kind, w) || cr.status?.matchedWorkloads?.includes(listed))
+      if (reconciler.workloads.targets(cr, kind, w) || cr.status?.matchedWorkloads?.includes(listed))
         enqueue(fdKey(ns, cr.metadata.name));
   };
   const onWorkload = (kind: WorkloadKind) => ({
@@ -257,9 +257,9 @@ export async function startController(options: ControllerOptions = {}): Promise<
       onStartedLeading: () => {
         metrics.leader.set(1);
         // Everything is re-derived from the caches: a new leader converges from whatever state it finds.
-        reconciler.initialPending.clear();
+        reconciler.images.initialPending.clear();
         for (const cr of caches.filterDeployments.list())
-          reconciler.initialPending.add(`${cr.metadata.namespace}/${cr.metadata.name}`);
+          reconciler.images.initialPending.add(`${cr.metadata.namespace}/${cr.metadata.name}`);
         enqueueAllFilters();
         enqueueInjectedWorkloads();
         enqueue(IMAGES_KEY);

@@ -12,59 +12,50 @@ import {
   FINALIZER,
   FILTER_DEPLOYMENT_API_VERSION,
   FILTER_DEPLOYMENT_KIND,
-  IMAGES_CONFIGMAP_KEY,
-  IMAGES_CONFIGMAP_NAME,
-  PULL_SECRET_NAME,
   SOURCE_ANNOTATION,
   envoyFilterName,
   formatFieldErrors,
   hasWasmVolumes,
-  imagesConfigMap,
   pinnedReference,
   renderFilterDeployment,
-  renderImagesList,
   validateFilterDeployment,
-  workloadPatch,
-  type ASMFilterDeployment,
   type FilterDeploymentStatus,
-  type ValidFilterDeployment,
   type WorkloadKind,
 } from '../mesh/index.js';
 import {
   apply,
-  isAlreadyExists,
   isNotFound,
   Resources,
   type EventRecorder,
-  type Informer,
   type KubeClient,
   type KubeObject,
-  type ResourceRef,
 } from '../kube/index.js';
-import { describeError, isMeshwasmError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { distribution, type AgentPod } from './agents.js';
+import { distribution } from './agents.js';
+import { ImagesList } from './images.js';
 import type { ControllerMetrics } from './metrics.js';
 import { buildConditions, condition, sameStatus, statusPatch, type ConditionInput } from './status.js';
+import { TagResolver } from './tags.js';
+import {
+  IMAGES_KEY,
+  wlKey,
+  workloadResources,
+  type Caches,
+  type FilterDeploymentObject,
+  type Resolver,
+} from './types.js';
+import { Workloads } from './workloads.js';
 
-/** Resolves a reference to its manifest digest; `dockerConfigJson` is the pull secret's content, if any. */
-export type Resolver = (reference: string, dockerConfigJson: string | undefined) => Promise<string>;
-
-export type FilterDeploymentObject = KubeObject &
-  ASMFilterDeployment & { metadata: { name: string; namespace: string } };
-export type Workload = KubeObject & {
-  spec?: {
-    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
-  };
-};
-
-export interface Caches {
-  filterDeployments: Informer<FilterDeploymentObject>;
-  workloads: Record<WorkloadKind, Informer<Workload>>;
-  envoyFilters: Informer<KubeObject>;
-  agents: Informer<AgentPod>;
-  images: Informer<KubeObject & { data?: Record<string, string> }>;
-}
+export {
+  fdKey,
+  IMAGES_KEY,
+  wlKey,
+  type Caches,
+  type FilterDeploymentObject,
+  type Resolver,
+  type Workload,
+} from './types.js';
 
 export interface ReconcilerOptions {
   namespace: string; // where the pull secret, the images ConfigMap and the agents live
@@ -77,69 +68,45 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-const workloadResources: Record<WorkloadKind, ResourceRef> = {
-  Deployment: Resources.deployments,
-  StatefulSet: Resources.statefulSets,
-  DaemonSet: Resources.daemonSets,
-};
-
-export const fdKey = (ns: string, name: string): string => `fd/${ns}/${name}`;
-export const wlKey = (kind: string, ns: string, name: string): string => `wl/${kind}/${ns}/${name}`;
-export const IMAGES_KEY = 'images';
-
-function selects(labels: Record<string, string>, w: Workload): boolean {
-  const podLabels = w.spec?.template?.metadata?.labels ?? {};
-  return Object.entries(labels).every(([k, v]) => podLabels[k] === v);
-}
-
 export class Reconciler {
-  /** Last resolution per image string (a tag's digest is kept for IfNotPresent, refreshed for Always). */
-  private readonly resolved = new Map<string, { digest: string; at: number }>();
-  /** Pinned references each CR needs on the nodes right now. */
-  private readonly contributions = new Map<string, Set<string>>();
   /** When each CR started waiting for the agents to report its digest. */
   private readonly waitingSince = new Map<string, { digest: string; since: number }>();
-  private readonly validations = new Map<string, { id: string; value: ValidFilterDeployment | undefined }>();
-  /** CRs present at start-up that have not been reconciled yet: until then the images list is incomplete. */
-  readonly initialPending = new Set<string>();
+  private readonly tags: TagResolver;
+  readonly images: ImagesList;
+  readonly workloads: Workloads;
 
   constructor(
     private readonly client: KubeClient,
     private readonly caches: Caches,
-    private readonly resolver: Resolver,
+    resolver: Resolver,
     private readonly events: EventRecorder,
     private readonly metrics: ControllerMetrics,
     private readonly log: Logger,
     private readonly opts: ReconcilerOptions,
     private readonly enqueue: (key: string) => void,
-  ) {}
+  ) {
+    this.tags = new TagResolver(client, resolver, metrics, log, opts.namespace, opts.tagRefreshMs);
+    this.images = new ImagesList(client, caches, opts.namespace, enqueue);
+    this.workloads = new Workloads(client, caches, events, metrics, opts.filtersDir);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     if (key === IMAGES_KEY) {
-      await this.reconcileImages();
+      await this.images.reconcile();
       return {};
     }
     const [kind, ...rest] = key.split('/');
     if (kind === 'fd') return this.reconcileFilter(rest[0]!, rest[1]!);
     if (kind === 'wl') {
-      await this.reconcileWorkload(rest[0] as WorkloadKind, rest[1]!, rest[2]!);
+      await this.workloads.reconcile(rest[0] as WorkloadKind, rest[1]!, rest[2]!);
       return {};
     }
     return {};
   }
 
-  /** Workloads of `kind` in `ns` whose pod template carries `labels`. */
-  private matching(kind: WorkloadKind, ns: string, labels: Record<string, string>): Workload[] {
-    return this.caches.workloads[kind].list(ns).filter((w) => selects(labels, w));
-  }
-
   private enqueueNamespaceWorkloads(ns: string): void {
     for (const [kind, inf] of Object.entries(this.caches.workloads))
       for (const w of inf.list(ns)) this.enqueue(wlKey(kind, ns, w.metadata.name));
-  }
-
-  private settleInitial(key: string): void {
-    if (this.initialPending.delete(key) && this.initialPending.size === 0) this.enqueue(IMAGES_KEY);
   }
 
   // ---------------------------------------------------------------- ASMFilterDeployment
@@ -149,7 +116,7 @@ export class Reconciler {
     try {
       return await this.reconcileFilterInner(ns, name, key);
     } finally {
-      this.settleInitial(key);
+      this.images.settle(key);
     }
   }
 
@@ -197,14 +164,14 @@ export class Reconciler {
     let digest: string | undefined;
     let resolveProblem: string | undefined;
     try {
-      ({ digest, problem: resolveProblem } = await this.resolve(fd));
+      ({ digest, problem: resolveProblem } = await this.tags.resolve(fd));
     } catch (err) {
       resolveProblem = describeError(err);
     }
     const needed = new Set<string>();
     if (appliedDigest) needed.add(pinnedReference(fd.filter.reference, appliedDigest));
     if (digest) needed.add(pinnedReference(fd.filter.reference, digest));
-    this.setContribution(key, needed);
+    this.images.set(key, needed);
     const refresh =
       fd.filter.imagePullPolicy === 'Always' && !fd.filter.reference.digest
         ? this.opts.tagRefreshMs
@@ -235,7 +202,7 @@ export class Reconciler {
     const pinned = rendered.value.pinnedImage;
 
     // 2. Workloads: patched by their own keys; the CR waits for them.
-    const matched = this.matching(fd.workload.kind, ns, fd.workload.labels);
+    const matched = this.workloads.matching(fd.workload.kind, ns, fd.workload.labels);
     const unpatched = matched.filter(
       (w) => !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: this.opts.filtersDir }),
     );
@@ -301,7 +268,7 @@ export class Reconciler {
     // 4. The EnvoyFilter.
     await this.applyEnvoyFilter(cr, rendered.value.envoyFilter, digest);
     // The previous module is no longer referenced once the EnvoyFilter names the new one.
-    this.setContribution(key, new Set([pinned]));
+    this.images.set(key, new Set([pinned]));
 
     const ready: ConditionInput =
       unpatched.length > 0
@@ -346,37 +313,6 @@ export class Reconciler {
     );
   }
 
-  private async resolve(fd: ValidFilterDeployment): Promise<{ digest: string; problem?: string }> {
-    if (fd.filter.reference.digest) return { digest: fd.filter.reference.digest };
-    const cached = this.resolved.get(fd.filter.image);
-    const fresh =
-      cached &&
-      (fd.filter.imagePullPolicy === 'IfNotPresent' || Date.now() - cached.at < this.opts.tagRefreshMs);
-    if (cached && fresh) return { digest: cached.digest };
-    try {
-      const secret = await this.client.find<KubeObject & { data?: Record<string, string> }>(
-        Resources.secrets,
-        this.opts.namespace,
-        PULL_SECRET_NAME,
-      );
-      const raw = secret?.data?.['.dockerconfigjson'];
-      const digest = await this.resolver(
-        fd.filter.image,
-        raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
-      );
-      this.log.debug({ image: fd.filter.image, digest }, 'resolved');
-      this.metrics.resolutions.inc({ result: 'ok' });
-      if (cached && cached.digest !== digest)
-        this.log.info({ image: fd.filter.image, from: cached.digest, to: digest }, 'tag moved');
-      this.resolved.set(fd.filter.image, { digest, at: Date.now() });
-      return { digest };
-    } catch (err) {
-      this.metrics.resolutions.inc({ result: 'error' });
-      if (cached) return { digest: cached.digest, problem: describeError(err) };
-      throw err;
-    }
-  }
-
   private ownedEnvoyFilter(ns: string, name: string, key: string): KubeObject | undefined {
     const ef = this.caches.envoyFilters.get(envoyFilterName(name), ns);
     return ef?.metadata.annotations?.[SOURCE_ANNOTATION] === key ? ef : undefined;
@@ -392,15 +328,8 @@ export class Reconciler {
     }
   }
 
-  private setContribution(key: string, refs: Set<string>): void {
-    const old = this.contributions.get(key);
-    if (old && old.size === refs.size && [...refs].every((r) => old.has(r))) return;
-    this.contributions.set(key, refs);
-    this.enqueue(IMAGES_KEY);
-  }
-
   private forget(key: string): void {
-    this.contributions.delete(key);
+    this.images.forget(key);
     this.waitingSince.delete(key);
   }
 
@@ -408,13 +337,13 @@ export class Reconciler {
     const { namespace: ns, name } = cr.metadata;
     await this.removeEnvoyFilter(ns, name, key);
     this.forget(key);
-    this.initialPending.delete(key);
+    this.images.initialPending.delete(key);
     const kind = cr.spec?.workload?.kind;
     if (kind && workloadResources[kind] && cr.spec.workload.labels) {
-      for (const w of this.matching(kind, ns, cr.spec.workload.labels))
-        await this.reconcileWorkload(kind, ns, w.metadata.name);
+      for (const w of this.workloads.matching(kind, ns, cr.spec.workload.labels))
+        await this.workloads.reconcile(kind, ns, w.metadata.name);
     }
-    await this.reconcileImages();
+    await this.images.reconcile();
     await this.client.patch(Resources.filterDeployments, ns, name, {
       metadata: {
         finalizers: (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
@@ -468,89 +397,5 @@ export class Reconciler {
       reason,
       message,
     );
-  }
-
-  // ---------------------------------------------------------------- workloads
-
-  /** Validation of a CR, cached per uid and resourceVersion (workload checks ask about every CR). */
-  validated(cr: FilterDeploymentObject): ValidFilterDeployment | undefined {
-    const id = `${cr.metadata.uid}/${cr.metadata.resourceVersion}`;
-    const hit = this.validations.get(cr.metadata.uid ?? '');
-    if (hit?.id === id) return hit.value;
-    const v = validateFilterDeployment(cr);
-    const value = v.ok ? v.value : undefined;
-    this.validations.set(cr.metadata.uid ?? '', { id, value });
-    if (this.validations.size > 100_000) this.validations.delete(this.validations.keys().next().value!);
-    return value;
-  }
-
-  /** True when the live, valid CR targets this workload. */
-  targets(cr: FilterDeploymentObject, kind: string, w: Workload): boolean {
-    if (cr.metadata.deletionTimestamp) return false;
-    const v = this.validated(cr);
-    return v !== undefined && v.workload.kind === kind && selects(v.workload.labels, w);
-  }
-
-  /** True when some live, valid CR in the namespace targets this workload. */
-  private wanted(kind: WorkloadKind, w: Workload): boolean {
-    return this.caches.filterDeployments.list(w.metadata.namespace).some((cr) => this.targets(cr, kind, w));
-  }
-
-  async reconcileWorkload(kind: WorkloadKind, ns: string, name: string): Promise<void> {
-    const w = this.caches.workloads[kind]?.get(name, ns);
-    if (!w) return;
-    let patch;
-    try {
-      patch = workloadPatch(w.spec?.template?.metadata?.annotations, this.wanted(kind, w), {
-        filtersDir: this.opts.filtersDir,
-      });
-    } catch (err) {
-      if (!isMeshwasmError(err, 'INVALID_INPUT')) throw err;
-      // The user's own annotation is in the way: say so on the workload, do not retry in a loop.
-      await this.events.record(
-        { ...w, apiVersion: 'apps/v1', kind },
-        'Warning',
-        'WasmVolumeConflict',
-        describeError(err),
-      );
-      return;
-    }
-    if (!patch) return;
-    await this.client.patch(workloadResources[kind], ns, name, {
-      metadata: { resourceVersion: w.metadata.resourceVersion },
-      ...patch,
-    });
-    this.metrics.workloadPatches.inc({ kind });
-  }
-
-  // ---------------------------------------------------------------- images ConfigMap
-
-  async reconcileImages(): Promise<void> {
-    if (this.initialPending.size > 0) return; // not every CR has spoken yet; an early write could drop modules
-    const refs = new Set<string>();
-    for (const c of this.contributions.values()) for (const r of c) refs.add(r);
-    const text = renderImagesList(refs);
-    const cm = this.caches.images.get(IMAGES_CONFIGMAP_NAME, this.opts.namespace);
-    if (cm?.data?.[IMAGES_CONFIGMAP_KEY] === text) return;
-    if (!cm) {
-      try {
-        await this.client.create(
-          Resources.configMaps,
-          imagesConfigMap(refs, this.opts.namespace) as unknown as KubeObject,
-        );
-        return;
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-      }
-      await apply(this.client, Resources.configMaps, {
-        ...(imagesConfigMap(refs, this.opts.namespace) as unknown as KubeObject),
-        metadata: { name: IMAGES_CONFIGMAP_NAME, namespace: this.opts.namespace },
-      });
-      return;
-    }
-    await this.client.patch(Resources.configMaps, this.opts.namespace, IMAGES_CONFIGMAP_NAME, {
-      metadata: { resourceVersion: cm.metadata.resourceVersion },
-      data: { [IMAGES_CONFIGMAP_KEY]: text },
-    });
   }
 }

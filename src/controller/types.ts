@@ -1,0 +1,40 @@
+/** What the controller's parts share: the cached object shapes, the caches, the queue keys. */
+import type { ASMFilterDeployment, WorkloadKind } from '../mesh/index.js';
+import { Resources, type Informer, type KubeObject, type ResourceRef } from '../kube/index.js';
+import type { AgentPod } from './agents.js';
+
+/** Resolves a reference to its manifest digest; `dockerConfigJson` is the pull secret's content, if any. */
+export type Resolver = (reference: string, dockerConfigJson: string | undefined) => Promise<string>;
+
+export type FilterDeploymentObject = KubeObject &
+  ASMFilterDeployment & { metadata: { name: string; namespace: string } };
+export type Workload = KubeObject & {
+  spec?: {
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+  };
+};
+
+export interface Caches {
+  filterDeployments: Informer<FilterDeploymentObject>;
+  workloads: Record<WorkloadKind, Informer<Workload>>;
+  envoyFilters: Informer<KubeObject>;
+  agents: Informer<AgentPod>;
+  images: Informer<KubeObject & { data?: Record<string, string> }>;
+}
+
+export const workloadResources: Record<WorkloadKind, ResourceRef> = {
+  Deployment: Resources.deployments,
+  StatefulSet: Resources.statefulSets,
+  DaemonSet: Resources.daemonSets,
+};
+
+/** Queue keys: one per CR, one per workload, one for the images ConfigMap. */
+export const fdKey = (ns: string, name: string): string => `fd/${ns}/${name}`;
+export const wlKey = (kind: string, ns: string, name: string): string => `wl/${kind}/${ns}/${name}`;
+export const IMAGES_KEY = 'images';
+
+/** A CR's workload labels select a workload by its pod template's labels (what Istio's selector sees). */
+export function selects(labels: Record<string, string>, w: Workload): boolean {
+  const podLabels = w.spec?.template?.metadata?.labels ?? {};
+  return Object.entries(labels).every(([k, v]) => podLabels[k] === v);
+}
