@@ -85,6 +85,7 @@ try {
   // Interleaved rounds, so a slow moment of the machine hits both sides alike.
   const curlTimes: number[] = [];
   const coldTimes: number[] = [];
+  const ratios: number[] = [];
   let lastDir = '';
   await curlOnce(-1); // warm the registry's page cache and the proxy
   for (let round = 0; round < ROUNDS; round++) {
@@ -94,6 +95,7 @@ try {
     if (cold.present !== MODULES)
       throw new Error(`cold sync ended with ${cold.present} of ${MODULES} modules`);
     coldTimes.push(cold.elapsed);
+    ratios.push(cold.elapsed / curlTimes[round]!);
   }
   const warm = await agentOnce(lastDir, proxiedImagesFile);
   if (warm.present !== MODULES)
@@ -101,7 +103,8 @@ try {
 
   const curl = median(curlTimes);
   const cold = median(coldTimes);
-  const ratio = cold / curl;
+  // The median of per-round ratios: each round's two sides ran back to back under the same load.
+  const ratio = median(ratios);
   console.log(
     `agent benchmark: ${MODULES} distinct modules of ${SIZE / 1024} KiB, parallelism ${PARALLEL}, median of ${ROUNDS}`,
   );
@@ -110,10 +113,10 @@ try {
     `  agent cold sync (resolve, verify, fsync, rename, record): ${ms(cold)}   [${coldTimes.map(ms).join(', ')}]`,
   );
   console.log(
-    `  cold sync / curl = ${ratio.toFixed(2)}x   (target <= 1.5x) ${ratio <= 1.5 ? 'OK' : 'MISSED'}`,
+    `  cold sync / curl = ${ratio.toFixed(2)}x (median of per-round ratios [${ratios.map((r) => r.toFixed(2)).join(', ')}])   target <= 1.5x: ${ratio <= 1.5 ? 'OK' : 'MISSED'}`,
   );
   console.log(
-    `  warm restart: ready in ${ms(warm.elapsed)} (${(warm.elapsed / curl).toFixed(2)}x the curl baseline), blob bytes downloaded ${warm.bytes} (target 0) ${warm.bytes === 0 ? 'OK' : 'MISSED'}`,
+    `  warm restart: ready in ${ms(warm.elapsed)} (${(warm.elapsed / curl).toFixed(2)}x the curl baseline), blob bytes downloaded ${warm.bytes} (target 0): ${warm.bytes === 0 ? 'OK' : 'MISSED'}`,
   );
 } finally {
   await proxy.stop();

@@ -21,15 +21,24 @@ export function partialName(file: string): string {
   return join(dirname(file), `.${basename(file)}${PARTIAL_MARKER}${randomBytes(6).toString('hex')}`);
 }
 
-/** Writes `data` to `file` through a temporary file, fsync and rename: readers see all or nothing. */
-export async function writeSmallFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+/**
+ * Writes `data` to `file` through a temporary file and a rename: readers see all or nothing. With
+ * `durable` the data is fsynced before the rename. The store's records skip it: a record lost or torn by
+ * a power failure only makes its module fail verification at the next start, and so be pulled again.
+ */
+export async function writeSmallFileAtomic(
+  file: string,
+  data: string,
+  mode = 0o644,
+  options: { durable?: boolean } = {},
+): Promise<void> {
   const partial = partialName(file);
   try {
     const handle = await open(partial, 'wx', mode);
     try {
       await handle.writeFile(data);
       await handle.chmod(mode);
-      await handle.sync();
+      if (options.durable) await handle.sync();
     } finally {
       await handle.close();
     }
