@@ -1,9 +1,9 @@
 /**
- * One request/response through the filter chain. Request phases run the chain in order, response
- * phases in reverse (as Envoy's decoder and encoder filters do). Bodies stream chunk by chunk unless a
- * filter pauses on them (then they are buffered in that filter until it continues). A filter that
- * traps is handled by its policy: fail-open drops it from this stream, fail-closed answers 503 (or
- * resets the stream once the response has started). Nothing here throws into the server.
+ * Moves one request/response between the client and the upstream, asking the stream's filter chain
+ * (StreamChain) at each step what to forward. Bodies are piped when no filter reads them, otherwise
+ * streamed chunk by chunk through the chain. Local replies are encoded through the chain like Envoy's;
+ * a fail-closed filter's failure becomes a 503 (or a reset once the response has started). Nothing
+ * here throws into the server.
  */
 import {
   request as httpRequest,
@@ -14,30 +14,12 @@ import {
 } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { Direction, HeaderPairs, HttpStream, LocalResponse, StreamInfo } from '../runtime/index.js';
-import type { LoadedFilter } from './chain.js';
+import type { Direction, HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
+import { CONTINUE, FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs, trailerPairs } from './headers.js';
 
 const EMPTY = new Uint8Array(0);
-
-interface Active {
-  filter: LoadedFilter;
-  stream: HttpStream;
-}
-
-type Outcome =
-  | { kind: 'continue' }
-  | { kind: 'local'; filter: string; response: LocalResponse }
-  | { kind: 'reset'; filter: string };
-const CONTINUE: Outcome = { kind: 'continue' };
-
-interface BodyResult {
-  outcome: Outcome;
-  data: Uint8Array;
-}
-type BodyStep = BodyResult | { waitAt: number };
 
 /** A local response as response header pairs (Envoy adds a content-type to a body that has none). */
 function localPairs(response: LocalResponse): HeaderPairs {
@@ -50,39 +32,25 @@ function localPairs(response: LocalResponse): HeaderPairs {
   return pairs;
 }
 
-/** Thrown inside the exchange when a fail-closed filter breaks; carries the filter's name. */
-class FailClosed extends Error {
-  constructor(
-    readonly filter: string,
-    reason: string,
-  ) {
-    super(`filter "${filter}" failed (fail-closed): ${reason}`);
-  }
-}
-
-export interface ExchangeContext {
+export interface ExchangeContext extends ChainSettings {
   upstream: URL;
   agent: Agent;
-  filters: readonly LoadedFilter[];
-  logger: Logger;
-  /** Most body bytes one filter may hold back while it pauses (Envoy's buffer limit). */
-  maxBufferedBytes: number;
 }
 
 export class Exchange {
-  private active: Active[] = [];
-  private readonly decisions: Record<string, string> = {};
   private upstreamReq: ClientRequest | undefined;
   private readonly started = process.hrtime.bigint();
   private readonly requestId = randomUUID();
   private done = false;
   private replyingLocally = false;
+  private readonly chain: StreamChain;
 
   constructor(
     private readonly ctx: ExchangeContext,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
   ) {
+    this.chain = new StreamChain(ctx, this.requestId);
     res.on('close', () => this.finish());
   }
 
@@ -100,7 +68,7 @@ export class Exchange {
     const pairs = requestPairs(req, this.ctx.upstream.host);
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    const outcome = await this.headersPhase('request', pairs, !hasBody);
+    const outcome = await this.chain.headers('request', pairs, !hasBody);
     if (outcome.kind !== 'continue') return this.conclude(outcome);
     if (this.done) return; // the client went away while a filter held the request
 
@@ -110,8 +78,7 @@ export class Exchange {
     const headers = headerRecord(pairs);
     headers.host = pseudo(pairs, ':authority') ?? this.ctx.upstream.host;
     // Piping is cheapest, but it cannot show the body to filters nor carry trailers.
-    const filtersReadBody =
-      this.active.some((a) => a.stream.wantsBody('request')) || req.headers.trailer !== undefined;
+    const filtersReadBody = this.chain.wantsBody('request') || req.headers.trailer !== undefined;
     if (hasBody && filtersReadBody) delete headers['content-length']; // set again once the body is known
     const { upstream } = this.ctx;
     const ureq = httpRequest({
@@ -155,152 +122,7 @@ export class Exchange {
       requestId: this.requestId,
       startTime: new Date(),
     };
-    for (const filter of this.ctx.filters) {
-      try {
-        if (!filter.plugin) throw filter.error ?? new Error('not loaded');
-        const stream = filter.plugin.newStreamSync(info) ?? (await filter.plugin.newStream(info));
-        this.active.push({ filter, stream });
-      } catch (err) {
-        this.policy(filter, err);
-      }
-    }
-  }
-
-  /** Applies a broken filter's policy: fail-open drops it from this stream, fail-closed throws FailClosed. */
-  private policy(filter: LoadedFilter, err: unknown): void {
-    this.active = this.active.filter((a) => a.filter !== filter);
-    const reason = describeError(err).split('\n')[0]!;
-    this.ctx.logger.error(
-      {
-        filter: filter.name,
-        policy: filter.failOpen ? 'fail-open' : 'fail-closed',
-        err: reason,
-        requestId: this.requestId,
-      },
-      'filter failed on this stream',
-    );
-    this.decisions[filter.name] = filter.failOpen ? 'fail-open' : 'fail-closed';
-    if (!filter.failOpen) throw new FailClosed(filter.name, reason);
-  }
-
-  private ordered(direction: Direction): Active[] {
-    // policy() replaces this.active rather than mutating it, so handing out the array itself is safe.
-    return direction === 'request' ? this.active : [...this.active].reverse();
-  }
-
-  /** Records what a filter did, for the request log line; a plain 'continue' never hides anything else. */
-  private note(a: Active, decision: string): void {
-    if (decision !== 'continue' || this.decisions[a.filter.name] === undefined)
-      this.decisions[a.filter.name] = decision;
-  }
-
-  private async headersPhase(direction: Direction, pairs: HeaderPairs, eos: boolean): Promise<Outcome> {
-    for (const a of this.ordered(direction)) {
-      if (!this.active.includes(a)) continue;
-      try {
-        let d: string =
-          direction === 'request'
-            ? a.stream.requestHeaders(pairs, eos)
-            : a.stream.responseHeaders(pairs, eos);
-        const paused = d === 'pause';
-        if (paused) d = await a.stream.waitResume(direction);
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return outcome;
-        this.note(a, paused ? `${direction} paused, continued` : 'continue');
-      } catch (err) {
-        this.policy(a.filter, err);
-      }
-    }
-    return CONTINUE;
-  }
-
-  private outcomeOf(a: Active, d: string): Outcome {
-    if (d === 'local' && a.stream.localResponse) {
-      this.note(a, `local ${a.stream.localResponse.status}`);
-      return { kind: 'local', filter: a.filter.name, response: a.stream.localResponse };
-    }
-    if (d === 'reset') {
-      this.note(a, 'reset');
-      return { kind: 'reset', filter: a.filter.name };
-    }
-    return CONTINUE;
-  }
-
-  /**
-   * Runs one body chunk through the chain from filter `start` on, synchronously. It only stops early
-   * when a filter pauses at end of stream (the caller must wait for it to resume); a pause before the
-   * end just means "buffered in that filter", so nothing goes further this time.
-   */
-  private bodyFrom(
-    direction: Direction,
-    list: Active[],
-    start: number,
-    chunk: Uint8Array,
-    eos: boolean,
-  ): BodyStep {
-    let data = chunk;
-    for (let i = start; i < list.length; i++) {
-      const a = list[i]!;
-      if (!this.active.includes(a) || !a.stream.wantsBody(direction)) continue;
-      try {
-        const d =
-          direction === 'request' ? a.stream.requestBody(data, eos) : a.stream.responseBody(data, eos);
-        if (d === 'pause') {
-          if (!eos) {
-            if (a.stream.state.body(direction).length > this.ctx.maxBufferedBytes)
-              return this.overflow(a, direction);
-            return { outcome: CONTINUE, data: EMPTY };
-          }
-          return { waitAt: i };
-        }
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
-        data = a.stream.takeBody(direction);
-      } catch (err) {
-        this.policy(a.filter, err);
-        data = a.stream.takeBody(direction); // fail-open: what it held goes on unfiltered
-      }
-    }
-    return { outcome: CONTINUE, data };
-  }
-
-  /** A filter buffered more than allowed: 413 for a request body, 500 for a response body, as Envoy does. */
-  private overflow(a: Active, direction: Direction): BodyResult {
-    const status = direction === 'request' ? 413 : 500;
-    this.note(a, `${direction} body over ${this.ctx.maxBufferedBytes} bytes buffered`);
-    this.ctx.logger.warn(
-      { filter: a.filter.name, requestId: this.requestId, limit: this.ctx.maxBufferedBytes },
-      `filter buffered more ${direction} body than allowed`,
-    );
-    a.stream.takeBody(direction); // release the memory now
-    const body = new TextEncoder().encode(
-      direction === 'request' ? 'Payload Too Large\n' : 'Internal Server Error\n',
-    );
-    return {
-      outcome: {
-        kind: 'local',
-        filter: a.filter.name,
-        response: { status, details: 'buffer_overflow', body, headers: [], grpcStatus: -1 },
-      },
-      data: EMPTY,
-    };
-  }
-
-  /** The last chunk: filters may pause on it (e.g. for an http call) and resume later. */
-  private async finalBody(direction: Direction, chunk: Uint8Array): Promise<BodyResult> {
-    const list = this.ordered(direction);
-    let step = this.bodyFrom(direction, list, 0, chunk, true);
-    while ('waitAt' in step) {
-      const a = list[step.waitAt]!;
-      try {
-        const outcome = this.outcomeOf(a, await a.stream.waitResume(direction));
-        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
-      } catch (err) {
-        this.policy(a.filter, err);
-      }
-      step = this.bodyFrom(direction, list, step.waitAt + 1, a.stream.takeBody(direction), true);
-    }
-    return step;
+    await this.chain.open(info);
   }
 
   /**
@@ -339,8 +161,7 @@ export class Exchange {
         prev = chunk;
         if (ready === undefined || settled) return;
         try {
-          const step = this.bodyFrom(direction, this.ordered(direction), 0, ready, false);
-          if ('waitAt' in step) return; // not reachable before end of stream
+          const step = this.chain.bodyChunk(direction, ready);
           if (step.outcome.kind !== 'continue') return settle(step.outcome);
           if (!forward(step.data, false)) {
             source.pause();
@@ -355,7 +176,8 @@ export class Exchange {
       source.once('error', () => settle({ kind: 'reset', filter: '' }));
       source.once('end', () => {
         if (settled) return;
-        this.finalBody(direction, prev ?? EMPTY)
+        this.chain
+          .lastBody(direction, prev ?? EMPTY)
           .then(async ({ outcome, data }) => {
             if (outcome.kind !== 'continue') return settle(outcome);
             forward(data, true);
@@ -378,20 +200,8 @@ export class Exchange {
     const raw = (source as IncomingMessage).rawTrailers ?? [];
     const trailers = trailerPairs(raw);
     if (trailers.length > 0) {
-      for (const a of this.ordered(direction)) {
-        if (!this.active.includes(a)) continue;
-        try {
-          let d: string =
-            direction === 'request'
-              ? a.stream.requestTrailers(trailers)
-              : a.stream.responseTrailers(trailers);
-          if (d === 'pause') d = await a.stream.waitResume(direction);
-          const outcome = this.outcomeOf(a, d);
-          if (outcome.kind !== 'continue') return this.conclude(outcome);
-        } catch (err) {
-          this.policy(a.filter, err);
-        }
-      }
+      const outcome = await this.chain.trailers(direction, trailers);
+      if (outcome.kind !== 'continue') return this.conclude(outcome);
       if (trailers.length > 0 && !sink.headersSent)
         sink.setHeader('trailer', trailers.map(([k]) => k).join(', '));
       sink.addTrailers(headerRecord(trailers));
@@ -411,15 +221,14 @@ export class Exchange {
       status === 204 ||
       status === 304 ||
       ures.headers['content-length'] === '0';
-    const outcome = await this.headersPhase('response', pairs, eos);
+    const outcome = await this.chain.headers('response', pairs, eos);
     if (outcome.kind !== 'continue') {
       ures.resume();
       return this.conclude(outcome);
     }
     const { res } = this;
     res.statusCode = Number(pseudo(pairs, ':status') ?? status);
-    const filtersReadBody =
-      this.active.some((a) => a.stream.wantsBody('response')) || ures.headers.trailer !== undefined;
+    const filtersReadBody = this.chain.wantsBody('response') || ures.headers.trailer !== undefined;
     applyHeaders(res, filtersReadBody && !eos ? pairs.filter(([k]) => k !== 'content-length') : pairs);
     if (eos) {
       ures.resume();
@@ -466,12 +275,12 @@ export class Exchange {
 
   /** Like Envoy, a local reply is encoded through the chain's response side, so every filter sees it. */
   private async localReply(pairs: HeaderPairs, body: Uint8Array): Promise<void> {
-    for (const a of this.active) a.stream.clearLocalResponse();
-    const outcome = await this.headersPhase('response', pairs, body.length === 0);
+    this.chain.clearLocalResponses();
+    const outcome = await this.chain.headers('response', pairs, body.length === 0);
     if (outcome.kind !== 'continue') return this.conclude(outcome);
     let data = body;
     if (body.length > 0) {
-      const result = await this.finalBody('response', body);
+      const result = await this.chain.lastBody('response', body);
       if (result.outcome.kind !== 'continue') return this.conclude(result.outcome);
       data = result.data;
     }
@@ -504,7 +313,7 @@ export class Exchange {
     // Node refuses header names/values (or paths) that are not valid HTTP: only a filter can have made them.
     const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
     if (/^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE|UNESCAPED_CHARACTERS)$/.test(code)) {
-      const filters = this.active.map((a) => a.filter.name);
+      const filters = this.chain.filterNames;
       this.ctx.logger.error(
         { err: describeError(err), filters, requestId: this.requestId },
         'a filter produced an invalid HTTP message',
@@ -527,11 +336,7 @@ export class Exchange {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    for (const a of this.active) {
-      // A filter still paused (say, waiting for an http call) is released, so nothing waits forever.
-      a.stream.state.resumeAll('reset');
-      a.stream.finish();
-    }
+    this.chain.finish();
     if (!this.res.writableFinished) this.upstreamReq?.destroy();
     this.ctx.logger.info(
       {
@@ -539,7 +344,7 @@ export class Exchange {
         path: this.req.url,
         status: this.res.statusCode,
         ms: Number(process.hrtime.bigint() - this.started) / 1e6,
-        filters: this.decisions,
+        filters: this.chain.decisions,
         requestId: this.requestId,
         ...(this.res.writableFinished ? {} : { aborted: true }),
       },
