@@ -1,7 +1,17 @@
 /**
- * A Kubernetes API server for tests: real HTTP, the real REST and watch protocol, the real semantics of
- * resourceVersion, conflicts, patches, finalizers, garbage collection, namespaces and CRDs, in memory.
- * It writes a kubeconfig that both `kubectl` and `@kubernetes/client-node` use unchanged.
+ * A Kubernetes API server for tests: real HTTP (TLS by default), the real REST and watch protocol, the
+ * real semantics of resourceVersion, conflicts, patches, finalizers, garbage collection, namespaces and
+ * CRDs, in memory. It writes a kubeconfig that both `kubectl` and `@kubernetes/client-node` use unchanged.
+ *
+ * Served: legacy discovery, OpenAPI v3 (index and per group-version paths, enough for kubectl's field
+ * validation and apply), `/version`, `/healthz`; list (label/field selectors, limit/continue, Table output)
+ * and watch (resume by resourceVersion, ERROR 410 Expired after compaction, selector transitions,
+ * BOOKMARK, timeoutSeconds); create/update/delete (preconditions, dryRun, generateName, propagation
+ * Background/Foreground/Orphan, deletecollection); JSON merge, JSON and strategic merge patch; status
+ * subresources with generation; Secret/ConfigMap/CRD validation and CRD structural schemas (defaults,
+ * pruning, fieldValidation=Strict); protobuf request bodies for the kinds `kubectl create` sends.
+ * Not served (clients get 404/415): server-side apply, aggregated discovery, protobuf responses, OpenAPI
+ * v2, authentication and authorization (any token is accepted), admission webhooks, pod/exec subresources.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
