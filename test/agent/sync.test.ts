@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OciSession } from '../../src/oci/index.js';
+import { OciSession, pushWasm } from '../../src/oci/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
@@ -210,6 +210,64 @@ describe('agent sync against the real registry', () => {
       ).toBe(true);
     } finally {
       await agent.stop();
+    }
+  });
+
+  it('pulls over TLS with token auth given --ca-file and a registry config, and explains an untrusted certificate', async () => {
+    const secure = await startRegistry({
+      auth: 'token',
+      tls: true,
+      username: 'agent',
+      password: 'tls-Pa55word',
+    });
+    try {
+      const pusher = new OciSession({
+        caFile: secure.caFile,
+        credentials: { get: async () => ({ username: 'agent', password: 'tls-Pa55word' }) },
+      });
+      const { target } = await pusher.open(`${secure.host}/tls/filter:v1`);
+      const file = join(tempDir(), 'filter.wasm');
+      writeFileSync(file, moduleWithCustomSection(2000, 'tls'));
+      const pushed = await pushWasm(target, 'v1', file);
+      await pusher.close();
+      const pinned = `${secure.host}/tls/filter@${pushed.descriptor.digest}`;
+      const imagesFile = join(tempDir(), 'images');
+      writeFileSync(imagesFile, `${pinned}\n`);
+      const registryConfig = join(tempDir(), 'config.json');
+      writeFileSync(
+        registryConfig,
+        JSON.stringify({ auths: { [secure.host]: { username: 'agent', password: 'tls-Pa55word' } } }),
+      );
+
+      const untrusted = await runAgent({ dir: tempDir(), imagesFile, registryConfig, plainHttp: false });
+      try {
+        await untrusted.running.agent.whenReady();
+        const failure = untrusted.logs.find((l) => l.msg === 'module pull failed');
+        expect(failure?.code).toBe('NETWORK');
+        expect(String(failure?.err)).toContain('--ca-file');
+      } finally {
+        await untrusted.stop();
+      }
+
+      const dir = tempDir();
+      const agent = await runAgent({
+        dir,
+        imagesFile,
+        registryConfig,
+        plainHttp: false,
+        caFile: secure.caFile,
+      });
+      try {
+        await agent.running.agent.whenReady();
+        expect(readFileSync(join(dir, `${pushed.descriptor.digest.slice(7)}.wasm`)).length).toBeGreaterThan(
+          2000,
+        );
+        expect(agent.text()).not.toContain('tls-Pa55word');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await secure.destroy();
     }
   });
 
