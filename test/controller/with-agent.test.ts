@@ -23,6 +23,15 @@ import { agentPod, setupCluster, until, type TestCluster } from './cluster.js';
 import { pushModule } from './images.js';
 
 type CR = KubeObject & ASMFilterDeployment;
+type EF = KubeObject & {
+  spec: {
+    configPatches: {
+      patch: {
+        value: { typed_config: { config: { vm_config: { code: { local: { filename: string } } } } } };
+      };
+    }[];
+  };
+};
 let cluster: TestCluster;
 let registry: TestRegistry;
 let controller: RunningController | undefined;
@@ -81,15 +90,10 @@ describe('controller and node agent together', () => {
       },
     });
     const ef = await until(
-      () =>
-        cluster.client.find<KubeObject & { spec: any }>(
-          Resources.envoyFilters,
-          cluster.apps,
-          envoyFilterName('e2e'),
-        ),
+      () => cluster.client.find<EF>(Resources.envoyFilters, cluster.apps, envoyFilterName('e2e')),
       'the EnvoyFilter',
       60_000,
-    ); // eslint-disable-line @typescript-eslint/no-explicit-any
+    );
     // By then the module is on the node, under the name the EnvoyFilter gives, with the pushed bytes.
     const hex = digest.slice('sha256:'.length);
     expect(ef.spec.configPatches[0].patch.value.typed_config.config.vm_config.code.local.filename).toBe(
