@@ -96,7 +96,7 @@ describe('controller and node agent together', () => {
     );
     // By then the module is on the node, under the name the EnvoyFilter gives, with the pushed bytes.
     const hex = digest.slice('sha256:'.length);
-    expect(ef.spec.configPatches[0].patch.value.typed_config.config.vm_config.code.local.filename).toBe(
+    expect(ef.spec.configPatches[0]!.patch.value.typed_config.config.vm_config.code.local.filename).toBe(
       `/var/local/lib/wasm-filters/${hex}.wasm`,
     );
     expect(readFileSync(join(dir, `${hex}.wasm`)).equals(moduleWithCustomSection(256, 'e2e'))).toBe(true);
