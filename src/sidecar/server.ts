@@ -132,7 +132,20 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
         await closed;
         clearTimeout(grace);
-        for (const f of filters) f.plugin?.close();
+        for (const f of filters) {
+          // What the filter counted over the sidecar's life, as Envoy's stats would show it.
+          const metrics = f.plugin?.metrics() ?? [];
+          if (metrics.length > 0) {
+            const values = Object.fromEntries(
+              metrics.map((m) => [
+                m.name,
+                m.kind === 'histogram' ? { count: m.count, sum: String(m.value) } : String(m.value),
+              ]),
+            );
+            logger.info({ filter: f.name, metrics: values }, 'filter metrics');
+          }
+          f.plugin?.close();
+        }
         agent.destroy();
         logger.info('sidecar stopped');
       })()),

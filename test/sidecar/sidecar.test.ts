@@ -82,16 +82,25 @@ describe('startSidecar', () => {
     expect(await res.text()).toContain('upstream connect error');
   });
 
-  it('exposes filter metrics from outside', async () => {
+  it('exposes filter metrics from outside, and logs them at shutdown', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'meshwasm-sidecar-'));
     try {
       const file = join(dir, 'root.wasm');
       await writeFile(file, await watFixture('root'));
-      const s = await sidecar({ filters: [{ name: 'metered', file }] });
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino(
+        { level: 'info' },
+        { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+      );
+      const s = await sidecar({ filters: [{ name: 'metered', file }], logger });
       await (await fetch(`${s.url}/a`)).text();
       await (await fetch(`${s.url}/b`)).text();
       const metrics = s.metrics().metered!;
       expect(metrics.find((m) => m.name === 'requests_total')?.value).toBe(2n);
+      await s.close();
+      const summary = lines.find((l) => l.msg === 'filter metrics');
+      expect(summary).toMatchObject({ filter: 'metered', metrics: { requests_total: '2', in_flight: '42' } });
+      expect(summary!.metrics).toMatchObject({ body_sizes: { count: 4, sum: '24' } });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
