@@ -25,6 +25,7 @@ import {
 } from '../mesh/index.js';
 import {
   EventRecorder,
+  isConflict,
   Informer,
   KubeClient,
   LeaderElector,
@@ -290,7 +291,9 @@ export async function startController(options: ControllerOptions = {}): Promise<
       } catch (err) {
         const delay = queue.addRateLimited(key);
         metrics.reconciles.inc({ kind, result: 'error' });
-        log.warn({ key, err: (err as Error).message, retryInMs: delay }, 'reconcile failed');
+        // Conflicts are the normal price of optimistic concurrency: the retry reads the newer version.
+        const level = isConflict(err) ? 'debug' : 'warn';
+        log[level]({ key, err: (err as Error).message, retryInMs: delay }, 'reconcile failed');
       } finally {
         end();
         queue.done(key);

@@ -89,7 +89,10 @@ export class KubeClient {
   /** Requests sent, for metrics and benchmarks. */
   requests = 0;
 
-  constructor(readonly kubeConfig: KubeConfig) {
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    private readonly timeoutMs = 30_000,
+  ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster)
       throw new MeshwasmError('CONFIG', 'the kubeconfig has no current cluster', {
@@ -160,6 +163,8 @@ export class KubeClient {
           });
         },
       );
+      // A request that hangs would hold a worker forever: give up and let the caller retry.
+      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', (err) =>
         reject(
           new MeshwasmError('NETWORK', `${what}: ${err.message}`, {

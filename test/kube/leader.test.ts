@@ -90,6 +90,52 @@ describe('LeaderElector', () => {
   });
 });
 
+describe('KubeClient', () => {
+  it('gives up on an API server that never answers, with an error that says so', async () => {
+    const { createServer } = await import('node:http');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const silent = createServer(() => undefined); // accepts requests, never responds
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const slow = new KubeClient(kc, 200);
+    try {
+      await expect(slow.get(Resources.configMaps, 'default', 'x')).rejects.toMatchObject({
+        code: 'NETWORK',
+        message: expect.stringContaining('no answer within 200 ms'),
+      });
+    } finally {
+      slow.close();
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
+  it('maps API errors to typed errors with the server message', async () => {
+    await expect(client.get(Resources.configMaps, 'default', 'missing')).rejects.toMatchObject({
+      status: 404,
+      reason: 'NotFound',
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('configmaps "missing" not found'),
+    });
+    server.setFault((method) => (method === 'GET' ? 503 : undefined));
+    try {
+      await expect(client.get(Resources.configMaps, 'default', 'missing')).rejects.toMatchObject({
+        status: 503,
+        code: 'KUBERNETES',
+      });
+    } finally {
+      server.setFault(undefined);
+    }
+  });
+});
+
 describe('EventRecorder and apply', () => {
   it('counts repeats of an event instead of creating new ones', async () => {
     const cm = await client.create<KubeObject>(Resources.configMaps, {
