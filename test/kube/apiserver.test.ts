@@ -809,6 +809,30 @@ describe('custom resources', () => {
     expect(server.objects('example.meshwasm.io', 'widgets')).toEqual([]);
   });
 
+  it('serves every served version of a CRD from one storage (conversion strategy None)', async () => {
+    const two = crd('things', 'Thing', 'Namespaced');
+    const version = (two.spec.versions as Any[])[0]!;
+    two.spec.versions = [
+      { ...version, name: 'v1', storage: true },
+      { ...version, name: 'v2', storage: false },
+    ];
+    await createCrd(two);
+    await c.objects.create({
+      apiVersion: 'example.meshwasm.io/v1',
+      kind: 'Thing',
+      metadata: { name: 't', namespace: 'default' },
+      spec: { a: 1 },
+    } as Any);
+    const v2 = (await (
+      await raw(server, '/apis/example.meshwasm.io/v2/namespaces/default/things/t')
+    ).json()) as Any;
+    expect(v2.apiVersion).toBe('example.meshwasm.io/v2');
+    expect(v2.spec).toEqual({ a: 1 });
+    const group = (await (await raw(server, '/apis/example.meshwasm.io')).json()) as Any;
+    expect(group.preferredVersion.version).toBe('v1');
+    expect(group.versions.map((v: Any) => v.version)).toEqual(['v1', 'v2']);
+  });
+
   it('serves cluster-scoped custom resources', async () => {
     await createCrd(crd('gadgets', 'Gadget', 'Cluster'));
     const g = (await c.objects.create({
