@@ -373,6 +373,10 @@ export class Reconciler {
       'merge',
       'status',
     );
+    if (next.digest && next.digest !== old?.digest && next.resolvedImage) {
+      const how = old?.digest ? `moved from ${old.digest} to` : 'resolved to';
+      await this.event(cr, 'Normal', 'ImageResolved', `${cr.spec.filter.image} ${how} ${next.resolvedImage}`);
+    }
     const before = condition(old, 'Ready');
     const after = condition(next, 'Ready')!;
     if (before?.reason !== after.reason && after.status !== 'True') {

@@ -249,6 +249,10 @@ describe('the controller', () => {
         (await getEf('details-v1-wasmfiltersample'))?.metadata.annotations?.[DIGEST_ANNOTATION] === moved,
       'EnvoyFilter on the new digest',
     );
+    const events = await client().list<Obj>(Resources.events, cluster.apps);
+    expect(events.items.map((e) => e.message)).toContain(
+      `${registry.host}/asm/asm-test:v0.1 moved from ${old} to ${registry.host}/asm/asm-test@${moved}`,
+    );
     await until(
       async () => (await imagesList()) === `${registry.host}/asm/asm-test@${moved}\n`,
       'old image dropped from the list',
