@@ -134,6 +134,34 @@ describe('kubectl against the test API server', () => {
     );
   });
 
+  it('describes a custom resource with its Events', async () => {
+    const cr = JSON.parse(await kubectl('get', 'asmfd', 'details-v1-wasmfiltersample', '-o', 'json'));
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'details.1', namespace: 'default' },
+      involvedObject: {
+        apiVersion: cr.apiVersion,
+        kind: cr.kind,
+        name: cr.metadata.name,
+        namespace: 'default',
+        uid: cr.metadata.uid,
+      },
+      type: 'Warning',
+      reason: 'DistributionTimeout',
+      message: 'node-b does not have the module',
+      count: 1,
+      firstTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      lastTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      source: { component: 'meshwasm-controller' },
+    };
+    writeFileSync(join(dir, 'event.json'), JSON.stringify(event));
+    await kubectl('create', '-f', 'event.json');
+    const described = await kubectl('describe', 'asmfd', 'details-v1-wasmfiltersample');
+    expect(described).toMatch(/Name:\s+details-v1-wasmfiltersample/);
+    expect(described).toMatch(/Warning\s+DistributionTimeout\s+.*node-b does not have the module/);
+  });
+
   it('re-applies a Deployment with a strategic merge patch', async () => {
     const deployment = (image: string, env: string) => `apiVersion: apps/v1
 kind: Deployment
