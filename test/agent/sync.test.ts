@@ -271,6 +271,37 @@ describe('agent sync against the real registry', () => {
     }
   });
 
+  it('is not ready until the first sync has finished', async () => {
+    const slow = await pushModule(
+      session,
+      registry.host,
+      'ready/slow',
+      'v1',
+      moduleWithCustomSection(2 * 1024 * 1024, 'slow'),
+    );
+    const imagesFile = join(tempDir(), 'images');
+    writeFileSync(imagesFile, `${viaProxy(slow)}\n`);
+    proxy.throttleBlobs(128 * 1024);
+    const agent = await runAgent({ dir: tempDir(), imagesFile });
+    try {
+      await eventually(async () => {
+        const ready = await getJson(agent.running.port, '/readyz');
+        expect(ready.status).toBe(503);
+        expect(ready.body).toMatchObject({
+          ready: false,
+          references: [{ reference: viaProxy(slow), state: 'pulling' }],
+        });
+      });
+      expect((await getJson(agent.running.port, '/healthz')).status).toBe(200);
+      proxy.throttleBlobs(undefined);
+      await agent.running.agent.whenReady();
+      expect((await getJson(agent.running.port, '/readyz')).status).toBe(200);
+    } finally {
+      proxy.throttleBlobs(undefined);
+      await agent.stop();
+    }
+  });
+
   it('reports an invalid reference and keeps syncing the valid ones', async () => {
     const a = await pushModule(
       session,
