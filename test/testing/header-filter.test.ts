@@ -22,6 +22,15 @@ describe('the example header filter (AssemblyScript) through meshwasm/testing', 
     stream.complete();
   });
 
+  it('ends streams and shuts down without an error (proxy_on_done/on_delete for stream and root ids)', async () => {
+    const filter = await loadFilter(HEADER_FILTER_WASM, { rootId: 'my_root_id' });
+    const stream = await filter.newStream();
+    stream.sendResponseHeaders({ ':status': '200' });
+    stream.complete();
+    filter.close();
+    expect(filter.messages('error')).toEqual([]);
+  });
+
   it('adds resp-header-demo: added by our filter without configuration', async () => {
     const filter = await loadFilter(HEADER_FILTER_WASM);
     const stream = await filter.newStream();

@@ -3,6 +3,11 @@
 // (or one that lacks either field) it adds `resp-header-demo: added by our filter`.
 export * from '@gcoredev/proxy-wasm-sdk-as/assembly/proxy';
 import {
+  proxy_on_delete as sdkOnDelete,
+  proxy_on_done as sdkOnDone,
+} from '@gcoredev/proxy-wasm-sdk-as/assembly/exports';
+import { getRootContext } from '@gcoredev/proxy-wasm-sdk-as/assembly/runtime';
+import {
   Context,
   FilterHeadersStatusValues,
   log,
@@ -42,12 +47,29 @@ class HeaderRoot extends RootContext {
   }
 }
 
+// The SDK keeps only stream contexts in its context map (its FastEdge host never ends the root
+// context), so its proxy_on_done/proxy_on_delete trap on the root context id that Envoy, and meshwasm,
+// pass at plugin shutdown. These two exports shadow the SDK's and route the root id to the root context.
+const streamIds = new Set<u32>();
+
+export function proxy_on_done(context_id: u32): u32 {
+  if (streamIds.has(context_id)) return sdkOnDone(context_id);
+  return getRootContext(context_id).onDone() ? 1 : 0;
+}
+
+export function proxy_on_delete(context_id: u32): void {
+  if (!streamIds.has(context_id)) return;
+  streamIds.delete(context_id);
+  sdkOnDelete(context_id);
+}
+
 class HeaderStream extends Context {
   private readonly settings: HeaderRoot;
 
   constructor(contextId: u32, root: HeaderRoot) {
     super(contextId, root);
     this.settings = root;
+    streamIds.add(contextId);
   }
 
   onResponseHeaders(headers: u32, endOfStream: bool): FilterHeadersStatusValues {
