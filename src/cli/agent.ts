@@ -1,8 +1,9 @@
 import { Option, type Command } from 'commander';
 import { parseDuration, startAgent } from '../agent/index.js';
-import { describeError, MeshwasmError } from '../errors.js';
+import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_FILTERS_DIR, IMAGES_CONFIGMAP_NAME, PULL_SECRET_NAME } from '../mesh/types.js';
+import { runUntilSignal } from './signals.js';
 import { addTransportOptions, maxModuleBytes, type TransportFlags } from './oci-options.js';
 
 interface AgentFlags extends TransportFlags {
@@ -95,25 +96,8 @@ export function register(program: Command): void {
       log,
     });
     const timeoutMs = parseDuration(flags.shutdownTimeout, '--shutdown-timeout');
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        log.info({ signal }, 'shutting down');
-        const timer = setTimeout(() => {
-          log.error(
-            { timeoutMs },
-            'shutdown timed out; exiting (temporary files are swept at the next start)',
-          );
-          process.exit(1);
-        }, timeoutMs);
-        timer.unref();
-        running
-          .stop()
-          .catch((err: unknown) => log.error({ err: describeError(err) }, 'error while stopping'))
-          .finally(resolve);
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
-    });
+    // Temporary files of an abandoned write are swept at the next start.
+    await runUntilSignal(log, () => running.stop(), { timeoutMs });
   });
 }
 

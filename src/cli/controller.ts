@@ -1,7 +1,8 @@
+import { runUntilSignal } from './signals.js';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/index.js';
 import { startController } from '../controller/index.js';
-import { describeError, MeshwasmError } from '../errors.js';
+import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { CONTROLLER_NAME, DEFAULT_NAMESPACE } from '../mesh/types.js';
 
@@ -92,16 +93,6 @@ export function register(program: Command): void {
         retryPeriodSeconds: seconds(flags.retryPeriod, '--retry-period'),
         logger: log,
       });
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          log.info({ signal }, 'shutting down');
-          running
-            .stop()
-            .catch((err: unknown) => log.error({ err: describeError(err) }, 'error while stopping'))
-            .finally(resolve);
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
+      await runUntilSignal(log, () => running.stop());
     });
 }
