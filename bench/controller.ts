@@ -9,13 +9,14 @@
  * Targets: every EnvoyFilter applied in under 30 s; controller peak RSS under 250 MB; render under 1 s.
  * Run alone: npx tsx bench/controller.ts [count]
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { KubeClient, loadKubeConfig, Resources, type KubeObject } from '../src/kube/index.js';
 import { AGENT_NAME, MODULES_ANNOTATION, NAME_LABEL } from '../src/mesh/index.js';
+import { buildCli } from './lib/build-cli.js';
 import { startKubeApiServer } from '../test/support/kube-apiserver/index.js';
 import { freePort } from '../test/support/ports.js';
 import { startRegistry } from '../test/support/registry.js';
@@ -39,30 +40,6 @@ async function until(fn: () => boolean | Promise<boolean>, what: string, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/**
- * The controller as it ships: the sources compiled with the build config into a cache directory inside
- * the project (so node_modules resolve), run with plain node. tsx would add its compiler's memory.
- */
-function buildCli(): string {
-  const out = join(root, 'node_modules', '.cache', 'meshwasm-bench-dist');
-  try {
-    execFileSync(
-      process.execPath,
-      [
-        join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-        '-p',
-        join(root, 'tsconfig.build.json'),
-        '--outDir',
-        out,
-      ],
-      { stdio: 'pipe' },
-    );
-  } catch {
-    // Type errors elsewhere in the tree still emit JavaScript; a missing output is caught below.
-  }
-  return join(out, 'cli', 'main.js');
 }
 
 function peakRssMb(pid: number): number {

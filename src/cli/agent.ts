@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { parseDuration, startAgent } from '../agent/index.js';
+import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_FILTERS_DIR, IMAGES_CONFIGMAP_NAME, PULL_SECRET_NAME } from '../mesh/types.js';
@@ -73,6 +73,8 @@ export function register(program: Command): void {
   addTransportOptions(command);
   command.action(async (flags: AgentFlags) => {
     const log = createLogger('meshwasm-agent');
+    // Loaded here: the agent brings the Kubernetes client, which the other commands never need.
+    const { startAgent } = await import('../agent/run.js');
     const running = await startAgent({
       dir: flags.dir,
       imagesFile: flags.imagesFile,

@@ -1,7 +1,6 @@
 import { runUntilSignal } from './signals.js';
 import { Option, type Command } from 'commander';
-import { parseDuration } from '../agent/index.js';
-import { startController } from '../controller/index.js';
+import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { CONTROLLER_NAME, DEFAULT_NAMESPACE } from '../mesh/types.js';
@@ -77,6 +76,8 @@ export function register(program: Command): void {
         throw new MeshwasmError('USAGE', `--port: "${flags.port}" is not a port number`);
       if (!Number.isInteger(workers) || workers < 1)
         throw new MeshwasmError('USAGE', `--workers: "${flags.workers}" is not an integer of at least 1`);
+      // Loaded here: the controller brings the Kubernetes client, which the other commands never need.
+      const { startController } = await import('../controller/index.js');
       const running = await startController({
         kubeconfig: flags.kubeconfig,
         namespace: flags.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE,

@@ -5,7 +5,12 @@
  */
 import { KubeConfig, KubernetesObjectApi, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { MeshwasmError } from '../errors.js';
-import type { KubeObject } from '../mesh/index.js';
+import {
+  CRD_NAME,
+  FILTER_DEPLOYMENT_API_VERSION,
+  FILTER_DEPLOYMENT_KIND,
+  type KubeObject,
+} from '../mesh/index.js';
 
 export interface KubeFlags {
   kubeconfig?: string;
@@ -197,4 +202,21 @@ export class Applier {
 function stripForCompare(desired: KubeObject): Record<string, unknown> {
   const { metadata, ...rest } = desired;
   return { ...rest, metadata: { name: metadata.name, labels: metadata.labels ?? {} } };
+}
+
+/** Every ASMFilterDeployment in the cluster; none when the CRD is not installed. */
+export async function listFilterDeployments(applier: Applier): Promise<KubernetesObject[]> {
+  const crd = await applier.read({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: CRD_NAME },
+  });
+  if (crd === undefined) return [];
+  try {
+    const list = await applier.api.list(FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
+    return list.items;
+  } catch (err) {
+    if (statusOf(err) === 404) return [];
+    throw kubeError(err, 'listing ASMFilterDeployments', applier.server);
+  }
 }

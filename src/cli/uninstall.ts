@@ -7,22 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import {
-  CRD_NAME,
-  DEFAULT_NAMESPACE,
-  FILTER_DEPLOYMENT_API_VERSION,
-  FILTER_DEPLOYMENT_KIND,
-  installManifests,
-} from '../mesh/index.js';
+import { DEFAULT_NAMESPACE, installManifests } from '../mesh/index.js';
 import { addKubeOptions } from './install.js';
-import {
-  Applier,
-  describeObject,
-  kubeError,
-  loadKubeConfig,
-  statusOf,
-  type KubeFlags,
-} from './kube-apply.js';
+import type { KubeFlags } from './kube-apply.js';
 
 interface UninstallFlags extends KubeFlags {
   namespace: string;
@@ -44,22 +31,6 @@ function parseDuration(text: string): number {
 
 const nameOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
 
-async function listFilterDeployments(applier: Applier): Promise<KubernetesObject[]> {
-  const crd = await applier.read({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: CRD_NAME },
-  });
-  if (crd === undefined) return [];
-  try {
-    const list = await applier.api.list(FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
-    return list.items;
-  } catch (err) {
-    if (statusOf(err) === 404) return [];
-    throw kubeError(err, 'listing ASMFilterDeployments', applier.server);
-  }
-}
-
 export function register(program: Command): void {
   const command = program
     .command('uninstall')
@@ -75,6 +46,9 @@ export function register(program: Command): void {
   addKubeOptions(command);
   command.action(async (flags: UninstallFlags) => {
     const timeoutMs = parseDuration(flags.timeout);
+    // Loaded here: the Kubernetes client is heavy, and the other commands never need it.
+    const { Applier, describeObject, listFilterDeployments, loadKubeConfig } =
+      await import('./kube-apply.js');
     const applier = new Applier(loadKubeConfig(flags));
     const results: Array<{ object: string; outcome: string }> = [];
     const report = (object: string, outcome: string) => {
