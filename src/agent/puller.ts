@@ -5,7 +5,6 @@
  */
 import type { FetchedModule } from '../cache/index.js';
 import { DockerConfig, OciSession, pullWasmToFile, type OciOptions } from '../oci/index.js';
-import { PinnedManifestTarget } from './pinned-target.js';
 
 export interface Credentials {
   /** the pull secret's `.dockerconfigjson` text (cluster mode) */
@@ -104,7 +103,7 @@ export class Puller {
     return this.use(async (session) => {
       const { target } = await session.open(reference);
       let seen = 0;
-      const pulled = await pullWasmToFile(new PinnedManifestTarget(target), digest, file, {
+      const pulled = await pullWasmToFile(target, digest, file, {
         maxModuleBytes: this.options.maxModuleBytes,
         runtimeConfig: false,
         signal: options.signal,

@@ -5,7 +5,7 @@
  *   const proxy = await startFaultProxy({ upstream: registry.url });
  *   proxy.failNext(3, 503);                       // next 3 requests answer 503
  *   proxy.failNext(2, 429, { 'retry-after': '1' }); // 429 with Retry-After
- *   proxy.corruptBlob(digest);                    // flip one byte in that blob's body (every time)
+ *   proxy.corruptBlob(digest);                    // flip the middle byte of that blob's body (every time)
  *   proxy.truncateBlob(digest, 100);              // send only the first 100 bytes, then close
  *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
  *   proxy.throttleBlobs(256 * 1024);              // blob GET bodies at most this many bytes/s (undefined: off)
@@ -91,14 +91,23 @@ export async function startFaultProxy(options: {
         const cut = blob && req.method === 'GET' ? truncate.get(blob) : undefined;
         res.writeHead(up.statusCode ?? 502, outHeaders);
         let sent = 0;
-        let flipped = false;
+        // The flipped byte sits in the middle of the body, so the content still parses (a Wasm header
+        // stays intact) and only the digest check can notice, however the body is chunked.
+        const flipAt = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+        let seen = 0;
         up.on('data', (chunk: Buffer) => {
           let out = chunk;
-          if (blob && req.method === 'GET' && corrupt.has(blob) && !flipped && chunk.length > 0) {
+          if (
+            blob &&
+            req.method === 'GET' &&
+            corrupt.has(blob) &&
+            flipAt >= seen &&
+            flipAt < seen + chunk.length
+          ) {
             out = Buffer.from(chunk);
-            out[out.length - 1] = (out[out.length - 1] ?? 0) ^ 0xff;
-            flipped = true;
+            out[flipAt - seen] = (out[flipAt - seen] ?? 0) ^ 0xff;
           }
+          seen += chunk.length;
           if (cut !== undefined) {
             const room = cut - sent;
             if (room <= 0) return;

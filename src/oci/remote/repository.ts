@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { MeshwasmError } from '../../errors.js';
 import type { Descriptor } from '../descriptor.js';
-import { isDigest, sha256Digest } from '../digest.js';
+import { isDigest, sha256Digest, VerifyingStream } from '../digest.js';
 import { MAX_MANIFEST_BYTES } from '../manifest.js';
 import { isManifestMediaType, manifestMediaTypes } from '../media-types.js';
 import { readAll, toReadable, verified } from '../streams.js';
@@ -25,6 +26,8 @@ export class RemoteRepository implements Target {
   private readonly options: RepositoryOptions;
   /** manifests pushed by this process, so tag() need not download them again */
   private readonly pushedManifests = new Map<string, Buffer>();
+  /** small manifests just read by resolve(digest), for the fetch that follows it */
+  private readonly resolvedManifests = new Map<string, Buffer>();
 
   constructor(client: RegistryClient, repository: string, options: RepositoryOptions = {}) {
     this.client = client;
@@ -43,6 +46,7 @@ export class RemoteRepository implements Target {
   }
 
   async resolve(reference: string): Promise<Descriptor> {
+    if (isDigest(reference)) return this.resolveDigest(reference);
     const path = `/v2/${this.repository}/manifests/${reference}`;
     const head = await this.client.send({
       method: 'HEAD',
@@ -94,8 +98,48 @@ export class RemoteRepository implements Target {
     return { mediaType, digest, size: bytes.length };
   }
 
+  /**
+   * A digest names its content, so one GET both resolves and reads it (verified against the digest);
+   * the bytes are kept for the fetch() that follows. A pinned pull costs two requests, not three.
+   */
+  private async resolveDigest(digest: string): Promise<Descriptor> {
+    const path = `/v2/${this.repository}/manifests/${digest}`;
+    const res = await this.client.send({
+      method: 'GET',
+      path,
+      headers: { accept: ACCEPT_MANIFESTS },
+      scopes: this.pull,
+    });
+    if (res.status !== 200) throw await this.failure(res, `manifest ${digest}`);
+    const what = `manifest ${digest} of ${this.description}`;
+    // The size is not known yet: the digest and the cap are what the bytes are held to.
+    const verifier = new VerifyingStream({ digest, limit: MAX_MANIFEST_BYTES, what });
+    const [bytes] = await Promise.all([
+      readAll(verifier, MAX_MANIFEST_BYTES, what),
+      pipeline(res.body, verifier),
+    ]);
+    let declared: string | undefined;
+    try {
+      declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+    } catch {
+      // Not JSON: whoever parses it next reports that clearly.
+    }
+    const mediaType = declared ?? res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+    if (bytes.length <= 64 * 1024) {
+      if (this.resolvedManifests.size >= 32)
+        this.resolvedManifests.delete(this.resolvedManifests.keys().next().value as string);
+      this.resolvedManifests.set(digest, bytes);
+    }
+    return { mediaType, digest, size: bytes.length };
+  }
+
   async fetch(descriptor: Descriptor): Promise<Readable> {
     const manifest = isManifestMediaType(descriptor.mediaType);
+    const cached = manifest ? this.resolvedManifests.get(descriptor.digest) : undefined;
+    if (cached && cached.length === descriptor.size) {
+      this.resolvedManifests.delete(descriptor.digest);
+      return toReadable(cached);
+    }
     const path = `/v2/${this.repository}/${manifest ? 'manifests' : 'blobs'}/${descriptor.digest}`;
     const headers: Record<string, string> = manifest
       ? { accept: `${descriptor.mediaType}, ${ACCEPT_MANIFESTS}` }
