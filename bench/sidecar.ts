@@ -9,6 +9,7 @@
  * Run alone: npx tsx bench/sidecar.ts   (needs wrk from Debian; builds the filter if missing)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { buildCli } from './lib/build-cli.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
@@ -75,13 +76,20 @@ async function startUpstream(): Promise<{ url: string; child: ChildProcess }> {
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
+let cli: string | undefined;
+/** The sidecar as it ships (compiled, plain node): tsx's helpers would tax every request. */
+function shippedCli(): string {
+  cli ??= buildCli();
+  return cli;
+}
+
 async function startSidecar(
   upstream: string,
   filterArgs: string[],
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [`${root}bin/meshwasm.js`, 'run', '--upstream', upstream, '--listen', '127.0.0.1:0', ...filterArgs],
+    [shippedCli(), 'run', '--upstream', upstream, '--listen', '127.0.0.1:0', ...filterArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHWASM_LOG_LEVEL: 'warn' } },
   );
   const url = await waitFor(child, /listening on (http:\/\/\S+),/, 'stderr');

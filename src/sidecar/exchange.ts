@@ -180,6 +180,12 @@ export class Exchange {
           .lastBody(direction, prev ?? EMPTY)
           .then(async ({ outcome, data }) => {
             if (outcome.kind !== 'continue') return settle(outcome);
+            if ((source as IncomingMessage).rawTrailers.length === 0) {
+              // Headers, the last bytes and the end leave in one write: no trailers to wait for.
+              if (first) sink.setHeader('content-length', data.length);
+              sink.end(data.length > 0 ? data : undefined);
+              return settle(CONTINUE);
+            }
             forward(data, true);
             await this.trailersPhase(direction, source, sink);
             settle(CONTINUE);
