@@ -178,7 +178,8 @@ describe('agent in a cluster', () => {
       await eventually(() =>
         expect(readdirSync(dir).filter((n) => n.endsWith('.wasm'))).toEqual([`${c.hex}.wasm`]),
       );
-      expect(events().some((e) => e.reason === 'ModuleRemoved')).toBe(true);
+      // The Event is posted after the file is gone; it may land a moment later.
+      await eventually(() => expect(events().some((e) => e.reason === 'ModuleRemoved')).toBe(true));
       expect((await getJson(agent.running.port, '/readyz')).status).toBe(200);
       expect(agent.text()).not.toContain(PASSWORD);
       expect(agent.text()).not.toContain('not-the-Pa55word');
