@@ -7,15 +7,15 @@ export type HostFn = (...args: any[]) => number | void;
 export type HostGroup = Record<string, HostFn>;
 export type VmRef = () => FilterVm;
 
-/** Turns a bad guest pointer into the ABI's INVALID_MEMORY_ACCESS instead of a host exception. */
-export function guarded(group: HostGroup): HostGroup {
+/** Wraps every function so a bad guest pointer returns `faultCode` instead of a host exception. */
+function guardWith(group: HostGroup, faultCode: number): HostGroup {
   const out: HostGroup = {};
   for (const [name, fn] of Object.entries(group)) {
     out[name] = (...args: unknown[]) => {
       try {
         return fn(...args);
       } catch (err) {
-        if (err instanceof MemoryFault) return Status.INVALID_MEMORY_ACCESS;
+        if (err instanceof MemoryFault) return faultCode;
         throw err;
       }
     };
@@ -23,21 +23,11 @@ export function guarded(group: HostGroup): HostGroup {
   return out;
 }
 
-/** The same for WASI functions, whose fault code is errno FAULT. */
-export function guardedWasi(group: HostGroup): HostGroup {
-  const out: HostGroup = {};
-  for (const [name, fn] of Object.entries(group)) {
-    out[name] = (...args: unknown[]) => {
-      try {
-        return fn(...args);
-      } catch (err) {
-        if (err instanceof MemoryFault) return WasiErrno.FAULT;
-        throw err;
-      }
-    };
-  }
-  return out;
-}
+/** proxy-wasm functions: a bad pointer is the ABI's INVALID_MEMORY_ACCESS. */
+export const guarded = (group: HostGroup): HostGroup => guardWith(group, Status.INVALID_MEMORY_ACCESS);
+
+/** WASI functions: a bad pointer is errno FAULT. */
+export const guardedWasi = (group: HostGroup): HostGroup => guardWith(group, WasiErrno.FAULT);
 
 /** i32 arguments arrive signed; sizes and pointers are unsigned. */
 export const u32 = (n: number): number => n >>> 0;
