@@ -6,7 +6,7 @@ import { MeshwasmError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
 import { assertDigest, digestHex, isDigest } from './digest.js';
 import { ioError, isNodeError, partialPathFor, writeFileAtomic } from './files.js';
-import { encodeManifest, MAX_MANIFEST_BYTES, type ImageIndex } from './manifest.js';
+import { declaredMediaType, encodeManifest, MAX_MANIFEST_BYTES, type ImageIndex } from './manifest.js';
 import { Annotation, MediaType } from './media-types.js';
 import { readAll, toReadable, verified } from './streams.js';
 import { openContent, type Content, type Target } from './target.js';
@@ -70,8 +70,7 @@ export class LayoutTarget implements Target {
         if (isNodeError(err) && err.code === 'ENOENT') throw notFound(reference, this.description);
         throw err;
       }
-      const mediaType =
-        (JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? MediaType.ociManifest;
+      const mediaType = declaredMediaType(bytes) ?? MediaType.ociManifest;
       return { mediaType, digest: reference, size: bytes.length };
     }
     const tagged = index.manifests.filter((d) => d.annotations?.[Annotation.refName] === reference);

@@ -79,3 +79,13 @@ export function encodeManifest(manifest: ImageManifest | ImageIndex): Buffer {
 export function manifestMediaTypeOf(manifest: ImageManifest): string {
   return manifest.mediaType ?? MediaType.ociManifest;
 }
+
+/** The mediaType a manifest declares about itself, or undefined (also for bytes that are not JSON: the parse that follows reports those). */
+export function declaredMediaType(bytes: Uint8Array): string | undefined {
+  try {
+    const value = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

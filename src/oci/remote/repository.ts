@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { MeshwasmError } from '../../errors.js';
 import type { Descriptor } from '../descriptor.js';
 import { isDigest, sha256Digest, VerifyingStream } from '../digest.js';
-import { MAX_MANIFEST_BYTES } from '../manifest.js';
+import { declaredMediaType, MAX_MANIFEST_BYTES } from '../manifest.js';
 import { isManifestMediaType, manifestMediaTypes } from '../media-types.js';
 import { readAll, toReadable, verified } from '../streams.js';
 import { openContent, type Content, type Target } from '../target.js';
@@ -93,7 +93,7 @@ export class RemoteRepository implements Target {
         `${this.description}: manifest ${reference} has content digest ${digest}`,
       );
     }
-    const declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+    const declared = declaredMediaType(bytes);
     const mediaType = declared ?? res.headers['content-type']?.split(';')[0]?.trim() ?? '';
     return { mediaType, digest, size: bytes.length };
   }
@@ -118,12 +118,7 @@ export class RemoteRepository implements Target {
       readAll(verifier, MAX_MANIFEST_BYTES, what),
       pipeline(res.body, verifier),
     ]);
-    let declared: string | undefined;
-    try {
-      declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
-    } catch {
-      // Not JSON: whoever parses it next reports that clearly.
-    }
+    const declared = declaredMediaType(bytes);
     const mediaType = declared ?? res.headers['content-type']?.split(';')[0]?.trim() ?? '';
     if (bytes.length <= 64 * 1024) {
       if (this.resolvedManifests.size >= 32)
