@@ -13,7 +13,7 @@ import {
   toYamlDocuments,
   type KubeObject,
 } from '../mesh/index.js';
-import type { KubeFlags } from './kube-apply.js';
+import type { KubeFlags } from '../kube/object-applier.js';
 
 interface InstallFlags extends KubeFlags {
   dryRun?: boolean;
@@ -67,7 +67,7 @@ export function register(program: Command): void {
       return;
     }
     // Loaded here: the Kubernetes client is heavy, and --dry-run and the other commands never need it.
-    const { Applier, describeObject, loadKubeConfig } = await import('./kube-apply.js');
+    const { Applier, describeObject, loadKubeConfig } = await import('../kube/object-applier.js');
     const applier = new Applier(loadKubeConfig(flags));
     const results: Array<{ object: string; outcome: string }> = [];
     const report = (object: string, outcome: string) => {

@@ -7,9 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import { DEFAULT_NAMESPACE, installManifests } from '../mesh/index.js';
+import {
+  CRD_NAME,
+  DEFAULT_NAMESPACE,
+  FILTER_DEPLOYMENT_API_VERSION,
+  FILTER_DEPLOYMENT_KIND,
+  installManifests,
+} from '../mesh/index.js';
 import { addKubeOptions } from './install.js';
-import type { KubeFlags } from './kube-apply.js';
+import type { KubeFlags } from '../kube/object-applier.js';
 
 interface UninstallFlags extends KubeFlags {
   namespace: string;
@@ -47,16 +53,18 @@ export function register(program: Command): void {
   command.action(async (flags: UninstallFlags) => {
     const timeoutMs = parseDuration(flags.timeout);
     // Loaded here: the Kubernetes client is heavy, and the other commands never need it.
-    const { Applier, describeObject, listFilterDeployments, loadKubeConfig } =
-      await import('./kube-apply.js');
+    const { Applier, describeObject, listCustomResources, loadKubeConfig } =
+      await import('../kube/object-applier.js');
     const applier = new Applier(loadKubeConfig(flags));
+    const listFilterDeployments = () =>
+      listCustomResources(applier, CRD_NAME, FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
     const results: Array<{ object: string; outcome: string }> = [];
     const report = (object: string, outcome: string) => {
       results.push({ object, outcome });
       if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
     };
 
-    const existing = await listFilterDeployments(applier);
+    const existing = await listFilterDeployments();
     if (existing.length > 0 && !flags.cascade) {
       throw new MeshwasmError(
         'KUBERNETES',
@@ -71,10 +79,10 @@ export function register(program: Command): void {
       // The controller (still running) removes each CR's EnvoyFilter, annotations and ConfigMap entry,
       // then its finalizer; only then is it safe to remove the controller itself.
       const deadline = Date.now() + timeoutMs;
-      let remaining = await listFilterDeployments(applier);
+      let remaining = await listFilterDeployments();
       while (remaining.length > 0 && Date.now() < deadline) {
         await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
-        remaining = await listFilterDeployments(applier);
+        remaining = await listFilterDeployments();
       }
       if (remaining.length > 0) {
         throw new MeshwasmError(

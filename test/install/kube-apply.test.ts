@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeObject, isSubset, statusOf } from '../../src/cli/kube-apply.js';
+import { describeObject, isSubset, statusOf } from '../../src/kube/object-applier.js';
 
 describe('isSubset (what "unchanged" means for install)', () => {
   it('ignores fields the server added', () => {

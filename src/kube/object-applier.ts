@@ -5,12 +5,7 @@
  */
 import { KubeConfig, KubernetesObjectApi, loadYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { MeshwasmError } from '../errors.js';
-import {
-  CRD_NAME,
-  FILTER_DEPLOYMENT_API_VERSION,
-  FILTER_DEPLOYMENT_KIND,
-  type KubeObject,
-} from '../mesh/index.js';
+import type { KubeObject } from '../mesh/index.js';
 
 export interface KubeFlags {
   kubeconfig?: string;
@@ -204,19 +199,24 @@ function stripForCompare(desired: KubeObject): Record<string, unknown> {
   return { ...rest, metadata: { name: metadata.name, labels: metadata.labels ?? {} } };
 }
 
-/** Every ASMFilterDeployment in the cluster; none when the CRD is not installed. */
-export async function listFilterDeployments(applier: Applier): Promise<KubernetesObject[]> {
+/** Every object of a custom resource; none when its CRD (`crdName`) is not installed. */
+export async function listCustomResources(
+  applier: Applier,
+  crdName: string,
+  apiVersion: string,
+  kind: string,
+): Promise<KubernetesObject[]> {
   const crd = await applier.read({
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: CRD_NAME },
+    metadata: { name: crdName },
   });
   if (crd === undefined) return [];
   try {
-    const list = await applier.api.list(FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
+    const list = await applier.api.list(apiVersion, kind);
     return list.items;
   } catch (err) {
     if (statusOf(err) === 404) return [];
-    throw kubeError(err, 'listing ASMFilterDeployments', applier.server);
+    throw kubeError(err, `listing ${kind}s`, applier.server);
   }
 }
