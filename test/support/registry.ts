@@ -1,4 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,14 +38,31 @@ export interface TestRegistry {
   destroy(): Promise<void>;
 }
 
-/** Starts Debian's docker-registry (distribution 2.8) on a random loopback port. */
+/**
+ * Starts Debian's docker-registry (distribution 2.8) on a random loopback port. A port taken by another
+ * process between choosing and binding it (tests run in parallel) means another try on a new port.
+ */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(options: RegistryOptions): Promise<TestRegistry> {
   const auth = options.auth ?? 'none';
   const username = options.username ?? 'alice';
   const password = options.password ?? 's3cret-Pa55';
   const dir = mkdtempSync(join(tmpdir(), 'meshwasm-registry-'));
   const dataDir = join(dir, 'data');
   const port = await freePort();
+  // Answers carry this header, so a start that lost its port to another process is noticed.
+  const instance = randomBytes(8).toString('hex');
   const pki = options.tls ? makeTestPki() : undefined;
   const lines = [
     'version: 0.1',
@@ -60,6 +78,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: meshwasm-test-${port}`,
+    '  headers:',
+    `    X-Meshwasm-Registry: [${instance}]`,
   ];
   if (pki) lines.push('  tls:', `    certificate: ${pki.cert}`, `    key: ${pki.key}`);
   let tokenServer: TokenServer | undefined;
@@ -104,7 +124,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       // Never outlive the test process, even when it is killed by a timeout.
       process.once('exit', () => started.kill('SIGKILL'));
       child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-      await waitReady(registry.url, pki?.caCert, () =>
+      await waitReady(registry.url, instance, pki?.caCert, () =>
         child?.exitCode !== null ? stderr || 'exited' : undefined,
       );
     },
@@ -125,12 +145,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       if (pki) rmSync(pki.dir, { recursive: true, force: true });
     },
   };
-  await registry.start();
+  try {
+    await registry.start();
+  } catch (err) {
+    await registry.destroy();
+    throw err;
+  }
   return registry;
 }
 
 async function waitReady(
   url: string,
+  instance: string,
   caFile: string | undefined,
   failed: () => string | undefined,
 ): Promise<void> {
@@ -138,16 +164,18 @@ async function waitReady(
   const deadline = Date.now() + 20_000;
   for (;;) {
     const why = failed();
+    if (why && /address already in use/.test(why)) throw new PortTaken(why);
     if (why) throw new Error(`docker-registry did not start: ${why}`);
-    const ok = await new Promise<boolean>((resolve) => {
+    const answeredBy = await new Promise<string | undefined | false>((resolve) => {
       const req = (url.startsWith('https') ? httpsRequest : httpRequest)(`${url}/v2/`, { ca }, (res) => {
         res.resume();
-        resolve(true);
+        resolve(String(res.headers['x-meshwasm-registry'] ?? ''));
       });
       req.on('error', () => resolve(false));
       req.end();
     });
-    if (ok) return;
+    if (answeredBy === instance) return;
+    if (answeredBy !== false) throw new PortTaken(`another server answers on ${url}`);
     if (Date.now() > deadline) throw new Error(`docker-registry at ${url} did not answer within 20 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
