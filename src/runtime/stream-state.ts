@@ -7,6 +7,9 @@ import type { HeaderPairs } from './pairs.js';
 import type { LocalResponse, StreamInfo } from './types.js';
 
 export type Direction = 'request' | 'response';
+
+/** The empty body every stream starts with: shared, as a zero-length array has nothing to mutate. */
+const NO_BYTES = new Uint8Array(0);
 export type Resumption = 'continue' | 'local' | 'reset';
 
 interface Waiter {
@@ -20,8 +23,8 @@ export class StreamState {
   responseHeaders: HeaderPairs = [];
   responseTrailers: HeaderPairs = [];
   /** Body bytes received but not yet released downstream/upstream (what the filter sees). */
-  requestBody: Uint8Array = new Uint8Array(0);
-  responseBody: Uint8Array = new Uint8Array(0);
+  requestBody: Uint8Array = NO_BYTES;
+  responseBody: Uint8Array = NO_BYTES;
   /** Values the filter stored with proxy_set_property (created on first use: most filters never do). */
   private ownProperties: Map<string, Uint8Array> | undefined;
   localResponse: LocalResponse | undefined;

@@ -16,7 +16,14 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { describeError } from '../errors.js';
 import type { Direction, HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
-import { CONTINUE, FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
+import {
+  CONTINUE,
+  FailClosed,
+  StreamChain,
+  type BodyResult,
+  type ChainSettings,
+  type Outcome,
+} from './stream-chain.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs, trailerPairs } from './headers.js';
 
 const EMPTY = new Uint8Array(0);
@@ -64,11 +71,14 @@ export class Exchange {
 
   private async handle(): Promise<void> {
     const { req } = this;
-    await this.openStreams();
+    const opening = this.openStreams();
+    if (opening) await opening;
     const pairs = requestPairs(req, this.ctx.upstream.host);
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    const outcome = await this.chain.headers('request', pairs, !hasBody);
+    const pending = this.chain.headers('request', pairs, !hasBody);
+    // Awaiting only a real promise: a filter that answers at once costs no microtask turn.
+    const outcome = pending instanceof Promise ? await pending : pending;
     if (outcome.kind !== 'continue') return this.conclude(outcome);
     if (this.done) return; // the client went away while a filter held the request
 
@@ -102,7 +112,7 @@ export class Exchange {
   }
 
   /** One stream context per filter; load failures and VM start failures apply the filter's policy. */
-  private async openStreams(): Promise<void> {
+  private openStreams(): void | Promise<void> {
     // Socket addresses cost a system call; most filters never ask, so they are read on demand.
     const socket = this.req.socket;
     const info: StreamInfo = {
@@ -122,7 +132,7 @@ export class Exchange {
       requestId: this.requestId,
       startTime: new Date(),
     };
-    await this.chain.open(info);
+    return this.chain.open(info); // a promise only when a VM had to be started
   }
 
   /**
@@ -174,26 +184,31 @@ export class Exchange {
       };
       source.on('data', onData);
       source.once('error', () => settle({ kind: 'reset', filter: '' }));
+      const fail = (err: unknown): void => {
+        settled = true;
+        reject(err);
+      };
+      const end = ({ outcome, data }: BodyResult): void | Promise<void> => {
+        if (outcome.kind !== 'continue') return settle(outcome);
+        if ((source as IncomingMessage).rawTrailers.length === 0) {
+          // Headers, the last bytes and the end leave in one write: no trailers to wait for.
+          if (first) sink.setHeader('content-length', data.length);
+          sink.end(data.length > 0 ? data : undefined);
+          return settle(CONTINUE);
+        }
+        forward(data, true);
+        return this.trailersPhase(direction, source, sink).then(() => settle(CONTINUE));
+      };
       source.once('end', () => {
         if (settled) return;
-        this.chain
-          .lastBody(direction, prev ?? EMPTY)
-          .then(async ({ outcome, data }) => {
-            if (outcome.kind !== 'continue') return settle(outcome);
-            if ((source as IncomingMessage).rawTrailers.length === 0) {
-              // Headers, the last bytes and the end leave in one write: no trailers to wait for.
-              if (first) sink.setHeader('content-length', data.length);
-              sink.end(data.length > 0 ? data : undefined);
-              return settle(CONTINUE);
-            }
-            forward(data, true);
-            await this.trailersPhase(direction, source, sink);
-            settle(CONTINUE);
-          })
-          .catch((err: unknown) => {
-            settled = true;
-            reject(err);
-          });
+        try {
+          // Synchronous unless a filter pauses on the last chunk: no promise for the usual case.
+          const last = this.chain.lastBody(direction, prev ?? EMPTY);
+          const ending = last instanceof Promise ? last.then(end) : end(last);
+          if (ending) ending.catch(fail);
+        } catch (err) {
+          fail(err);
+        }
       });
     });
   }
@@ -227,7 +242,8 @@ export class Exchange {
       status === 204 ||
       status === 304 ||
       ures.headers['content-length'] === '0';
-    const outcome = await this.chain.headers('response', pairs, eos);
+    const pending = this.chain.headers('response', pairs, eos);
+    const outcome = pending instanceof Promise ? await pending : pending;
     if (outcome.kind !== 'continue') {
       ures.resume();
       return this.conclude(outcome);

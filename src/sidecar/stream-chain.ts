@@ -56,9 +56,34 @@ export class StreamChain {
     private readonly requestId: string,
   ) {}
 
-  /** One stream context per filter; a filter that failed to load or cannot start gets its policy. */
-  async open(info: StreamInfo): Promise<void> {
-    for (const filter of this.settings.filters) {
+  /**
+   * One stream context per filter; a filter that failed to load or cannot start gets its policy.
+   * Synchronous while every VM is healthy (the usual case); a promise only when a VM must be (re)started.
+   */
+  open(info: StreamInfo): void | Promise<void> {
+    const active: Active[] = [];
+    const filters = this.settings.filters;
+    for (let i = 0; i < filters.length; i++) {
+      const filter = filters[i]!;
+      try {
+        if (!filter.plugin) throw filter.error ?? new Error('not loaded');
+        const stream = filter.plugin.newStreamSync(info);
+        if (!stream) return this.openFrom(i, info, active);
+        active.push({ filter, stream });
+      } catch (err) {
+        this.active = active; // policy() copies it without this filter
+        this.policy(filter, err);
+      }
+    }
+    this.active = active;
+  }
+
+  /** The slow path of open(), from filter `start` on: a VM must be started first. */
+  private async openFrom(start: number, info: StreamInfo, opened: Active[]): Promise<void> {
+    this.active = opened;
+    const filters = this.settings.filters;
+    for (let i = start; i < filters.length; i++) {
+      const filter = filters[i]!;
       try {
         if (!filter.plugin) throw filter.error ?? new Error('not loaded');
         const stream = filter.plugin.newStreamSync(info) ?? (await filter.plugin.newStream(info));
@@ -78,14 +103,49 @@ export class StreamChain {
     return this.active.some((a) => a.stream.wantsBody(direction));
   }
 
-  async headers(direction: Direction, pairs: HeaderPairs, eos: boolean): Promise<Outcome> {
-    for (const a of this.ordered(direction)) {
+  /**
+   * Runs a header phase through the chain. Synchronous unless a filter pauses: only then is the rest of
+   * the phase a promise, so the common path costs no promise and no microtask turn.
+   */
+  headers(direction: Direction, pairs: HeaderPairs, eos: boolean): Outcome | Promise<Outcome> {
+    const list = this.ordered(direction);
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i]!;
       if (!this.active.includes(a)) continue;
       try {
-        let d: string =
+        const d: string =
           direction === 'request'
             ? a.stream.requestHeaders(pairs, eos)
             : a.stream.responseHeaders(pairs, eos);
+        if (d === 'pause') return this.headersAfterPause(direction, pairs, eos, list, i);
+        const outcome = this.outcomeOf(a, d);
+        if (outcome.kind !== 'continue') return outcome;
+        this.note(a, 'continue');
+      } catch (err) {
+        this.policy(a.filter, err);
+      }
+    }
+    return CONTINUE;
+  }
+
+  /** The rest of a header phase once filter `at` of `list` paused: wait for it, then go on. */
+  private async headersAfterPause(
+    direction: Direction,
+    pairs: HeaderPairs,
+    eos: boolean,
+    list: Active[],
+    at: number,
+  ): Promise<Outcome> {
+    for (let i = at; i < list.length; i++) {
+      const a = list[i]!;
+      if (!this.active.includes(a)) continue;
+      try {
+        let d: string =
+          i === at
+            ? 'pause'
+            : direction === 'request'
+              ? a.stream.requestHeaders(pairs, eos)
+              : a.stream.responseHeaders(pairs, eos);
         const paused = d === 'pause';
         if (paused) d = await a.stream.waitResume(direction);
         const outcome = this.outcomeOf(a, d);
@@ -104,10 +164,22 @@ export class StreamChain {
     return 'waitAt' in step ? { outcome: CONTINUE, data: EMPTY } : step;
   }
 
-  /** The last chunk: filters may pause on it (e.g. for an http call) and resume later. */
-  async lastBody(direction: Direction, chunk: Uint8Array): Promise<BodyResult> {
+  /**
+   * The last chunk: filters may pause on it (e.g. for an http call) and resume later. Synchronous
+   * unless one does.
+   */
+  lastBody(direction: Direction, chunk: Uint8Array): BodyResult | Promise<BodyResult> {
     const list = this.ordered(direction);
-    let step = this.bodyFrom(direction, list, 0, chunk, true);
+    const step = this.bodyFrom(direction, list, 0, chunk, true);
+    return 'waitAt' in step ? this.lastBodyAfterPause(direction, list, step) : step;
+  }
+
+  private async lastBodyAfterPause(
+    direction: Direction,
+    list: Active[],
+    first: BodyStep,
+  ): Promise<BodyResult> {
+    let step = first;
     while ('waitAt' in step) {
       const a = list[step.waitAt]!;
       try {
@@ -167,8 +239,10 @@ export class StreamChain {
     if (!filter.failOpen) throw new FailClosed(filter.name, reason);
   }
 
+  /** The filters in this direction's order (a snapshot: policy() replaces `active`, never mutates it). */
   private ordered(direction: Direction): Active[] {
-    return direction === 'request' ? this.active : [...this.active].reverse();
+    const active = this.active;
+    return direction === 'request' || active.length < 2 ? active : [...active].reverse();
   }
 
   /** Records what a filter did; a plain 'continue' never hides anything more telling. */
