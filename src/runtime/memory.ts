@@ -12,6 +12,19 @@ export class MemoryFault extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Header names and values are short and ASCII: decoding them in JS beats a call into the decoder. */
+const SHORT_ASCII = 64;
+
+function shortAscii(u8: Uint8Array, ptr: number, len: number): string | undefined {
+  let out = '';
+  for (let i = ptr; i < ptr + len; i++) {
+    const c = u8[i]!;
+    if (c >= 0x80) return undefined; // not ASCII: the real UTF-8 decoder handles it
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
 export class GuestMemory {
   private memory: WebAssembly.Memory | undefined;
   private buffer: ArrayBuffer | undefined;
@@ -35,7 +48,9 @@ export class GuestMemory {
   }
 
   private check(ptr: number, len: number): void {
-    this.refresh();
+    // Growing the memory detaches the old buffer (its views drop to length 0), so the buffer getter
+    // is only worth asking when the view is empty or too short for this access.
+    if (this.u8.length === 0 || ptr + len > this.u8.length) this.refresh();
     if (ptr < 0 || len < 0 || ptr + len > this.u8.length) throw new MemoryFault(ptr, len);
   }
 
@@ -47,6 +62,10 @@ export class GuestMemory {
 
   string(ptr: number, len: number): string {
     this.check(ptr, len);
+    return len <= SHORT_ASCII ? (shortAscii(this.u8, ptr, len) ?? this.utf8(ptr, len)) : this.utf8(ptr, len);
+  }
+
+  private utf8(ptr: number, len: number): string {
     return decoder.decode(this.u8.subarray(ptr, ptr + len));
   }
 
