@@ -360,6 +360,8 @@ export class Exchange {
     this.done = true;
     this.chain.finish();
     if (!this.res.writableFinished) this.upstreamReq?.destroy();
+    // Under load the level is usually above info: then the line's fields are not even gathered.
+    if (!this.ctx.logger.isLevelEnabled('info')) return;
     this.ctx.logger.info(
       {
         method: this.req.method,
