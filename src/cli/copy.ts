@@ -4,7 +4,7 @@ import {
   addOutputOption,
   addTransportOptions,
   emit,
-  openSession,
+  withSession,
   type TransportFlags,
 } from './oci-options.js';
 
@@ -30,8 +30,7 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (source: string, destination: string, flags: CopyFlags) => {
-    const session = openSession(flags);
-    try {
+    await withSession(flags, async (session) => {
       const src = await session.open(source, { ociLayout: flags.fromOciLayout });
       const dst = await session.open(destination, { ociLayout: flags.toOciLayout });
       // A destination without a tag keeps the source's tag, as `oras copy` does.
@@ -58,8 +57,6 @@ export function register(program: Command): void {
             `Blobs and manifests: ${result.copied} copied, ${result.mounted} mounted, ${result.skipped} already present (${result.bytes} bytes transferred)`,
           ].join('\n'),
       );
-    } finally {
-      await session.close();
-    }
+    });
   });
 }

@@ -7,7 +7,7 @@ import {
   addTransportOptions,
   emit,
   maxModuleBytes,
-  openSession,
+  withSession,
   type TransportFlags,
 } from './oci-options.js';
 
@@ -27,8 +27,7 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (reference: string, flags: InspectFlags) => {
-    const session = openSession(flags);
-    try {
+    await withSession(flags, async (session) => {
       const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
       const image = await resolveWasmImage(target, selector);
       // The module's own size and sha256 need its bytes (compat layers are compressed): stream, verify, discard.
@@ -75,8 +74,6 @@ export function register(program: Command): void {
           `ABI versions: ${info.abiVersions.join(', ') || '-'}`,
         ].join('\n'),
       );
-    } finally {
-      await session.close();
-    }
+    });
   });
 }

@@ -50,8 +50,17 @@ export function ociOptions(flags: TransportFlags): OciOptions {
   };
 }
 
-export function openSession(flags: TransportFlags): OciSession {
-  return new OciSession(ociOptions(flags));
+/** Runs `run` with a session built from the transport flags, closing it however `run` ends. */
+export async function withSession<T>(
+  flags: TransportFlags,
+  run: (session: OciSession) => Promise<T>,
+): Promise<T> {
+  const session = new OciSession(ociOptions(flags));
+  try {
+    return await run(session);
+  } finally {
+    await session.close();
+  }
 }
 
 export function maxModuleBytes(flags: TransportFlags): number {

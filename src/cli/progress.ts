@@ -24,6 +24,7 @@ export function progressBar(label: string, enabled: boolean): { onProgress?: Pro
     },
     stop: () => {
       if (started) bar.stop();
+      started = false;
     },
   };
 }

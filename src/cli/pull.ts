@@ -6,7 +6,7 @@ import {
   addTransportOptions,
   emit,
   maxModuleBytes,
-  openSession,
+  withSession,
   type TransportFlags,
 } from './oci-options.js';
 import { progressBar } from './progress.js';
@@ -27,36 +27,36 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (reference: string, flags: PullFlags) => {
-    const session = openSession(flags);
     const progress = progressBar('Downloading', flags.output !== 'json');
     try {
-      const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
-      const file = flags.file ?? defaultFileName(reference, flags.ociLayout);
-      const pulled = await pullWasmToFile(target, selector, file, {
-        maxModuleBytes: maxModuleBytes(flags),
-        onProgress: progress.onProgress,
+      await withSession(flags, async (session) => {
+        const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
+        const file = flags.file ?? defaultFileName(reference, flags.ociLayout);
+        const pulled = await pullWasmToFile(target, selector, file, {
+          maxModuleBytes: maxModuleBytes(flags),
+          onProgress: progress.onProgress,
+        });
+        progress.stop();
+        emit(
+          flags.output,
+          {
+            reference,
+            file,
+            digest: pulled.manifestDigest,
+            format: pulled.format,
+            module: pulled.module,
+            runtimeConfig: pulled.runtimeConfig,
+          },
+          () =>
+            [
+              `Pulled ${reference} (${pulled.format})`,
+              `Digest: ${pulled.manifestDigest}`,
+              `Module: ${file}, ${pulled.module.size} bytes, ${pulled.module.digest}`,
+            ].join('\n'),
+        );
       });
-      progress.stop();
-      emit(
-        flags.output,
-        {
-          reference,
-          file,
-          digest: pulled.manifestDigest,
-          format: pulled.format,
-          module: pulled.module,
-          runtimeConfig: pulled.runtimeConfig,
-        },
-        () =>
-          [
-            `Pulled ${reference} (${pulled.format})`,
-            `Digest: ${pulled.manifestDigest}`,
-            `Module: ${file}, ${pulled.module.size} bytes, ${pulled.module.digest}`,
-          ].join('\n'),
-      );
     } finally {
       progress.stop();
-      await session.close();
     }
   });
 }

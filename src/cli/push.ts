@@ -6,7 +6,7 @@ import {
   addTransportOptions,
   emit,
   maxModuleBytes,
-  openSession,
+  withSession,
   type TransportFlags,
 } from './oci-options.js';
 import { progressBar } from './progress.js';
@@ -57,39 +57,39 @@ export function register(program: Command): void {
       if (eq <= 0) throw new MeshwasmError('USAGE', `--annotation "${a}" must be key=value`);
       annotations[a.slice(0, eq)] = a.slice(eq + 1);
     }
-    const session = openSession(flags);
     const progress = progressBar('Uploading', flags.output !== 'json');
     try {
-      const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
-      const result = await pushWasm(target, selector, module, {
-        configFile: flags.config,
-        rootIds: flags.rootId,
-        format: flags.format,
-        annotations,
-        maxModuleBytes: maxModuleBytes(flags),
-        onProgress: progress.onProgress,
+      await withSession(flags, async (session) => {
+        const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
+        const result = await pushWasm(target, selector, module, {
+          configFile: flags.config,
+          rootIds: flags.rootId,
+          format: flags.format,
+          annotations,
+          maxModuleBytes: maxModuleBytes(flags),
+          onProgress: progress.onProgress,
+        });
+        progress.stop();
+        emit(
+          flags.output,
+          {
+            reference,
+            digest: result.descriptor.digest,
+            format: result.format,
+            module: result.module,
+            runtimeConfig: result.runtimeConfig,
+          },
+          () =>
+            [
+              `Pushed ${reference}`,
+              `Digest: ${result.descriptor.digest}`,
+              `Format: ${result.format}`,
+              `Module: ${result.module.size} bytes, ${result.module.digest}`,
+            ].join('\n'),
+        );
       });
-      progress.stop();
-      emit(
-        flags.output,
-        {
-          reference,
-          digest: result.descriptor.digest,
-          format: result.format,
-          module: result.module,
-          runtimeConfig: result.runtimeConfig,
-        },
-        () =>
-          [
-            `Pushed ${reference}`,
-            `Digest: ${result.descriptor.digest}`,
-            `Format: ${result.format}`,
-            `Module: ${result.module.size} bytes, ${result.module.digest}`,
-          ].join('\n'),
-      );
     } finally {
       progress.stop();
-      await session.close();
     }
   });
 }

@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciSession } from '../../src/oci/index.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
 import {
@@ -19,25 +19,22 @@ import {
   runAgent,
   tempDir,
   type Pushed,
-  removeTempDirs,
+  startProxiedRegistry,
+  type ProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let session: OciSession;
 
+let fixture: ProxiedRegistry | undefined;
+
 beforeAll(async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy({ upstream: registry.url });
-  session = pushSession();
+  fixture = await startProxiedRegistry();
+  ({ registry, proxy, session } = fixture);
 });
 
-afterAll(async () => {
-  removeTempDirs();
-  await session?.close();
-  await proxy?.stop();
-  await registry?.destroy();
-});
+afterAll(async () => fixture?.stop());
 
 const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
 const listing = (dir: string) => readdirSync(dir).sort();

@@ -12,6 +12,8 @@ import { createGzip } from 'node:zlib';
 import { pino } from 'pino';
 import { pack } from 'tar-stream';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../src/agent/index.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
 import {
   MediaType,
   OciSession,
@@ -287,5 +289,31 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ag
     waitForLog,
     port: async () => (await waitForLog((l) => l.msg.startsWith('listening'))).port as number,
     exited,
+  };
+}
+
+/** The common fixture of the agent tests: a registry, a fault proxy in front of it, a push session. */
+export interface ProxiedRegistry {
+  registry: TestRegistry;
+  proxy: FaultProxy;
+  session: OciSession;
+  /** Removes temporary directories and stops all three. */
+  stop(): Promise<void>;
+}
+
+export async function startProxiedRegistry(): Promise<ProxiedRegistry> {
+  const registry = await startRegistry();
+  const proxy = await startFaultProxy({ upstream: registry.url });
+  const session = pushSession();
+  return {
+    registry,
+    proxy,
+    session,
+    async stop() {
+      removeTempDirs();
+      await session.close();
+      await proxy.stop();
+      await registry.destroy();
+    },
   };
 }

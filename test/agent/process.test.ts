@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciSession } from '../../src/oci/index.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
 import {
@@ -27,7 +27,8 @@ import {
   spawnAgent,
   tempDir,
   type Pushed,
-  removeTempDirs,
+  startProxiedRegistry,
+  type ProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
@@ -37,10 +38,11 @@ let large: Pushed;
 
 const LARGE = 24 * 1024 * 1024;
 
+let fixture: ProxiedRegistry | undefined;
+
 beforeAll(async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy({ upstream: registry.url });
-  session = pushSession();
+  fixture = await startProxiedRegistry();
+  ({ registry, proxy, session } = fixture);
   large = await pushModule(
     session,
     registry.host,
@@ -50,12 +52,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  removeTempDirs();
-  await session?.close();
-  await proxy?.stop();
-  await registry?.destroy();
-});
+afterAll(async () => fixture?.stop());
 
 const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
 const baseArgs = [

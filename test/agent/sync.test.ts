@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciSession, pushWasm } from '../../src/oci/index.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
 import {
@@ -16,29 +16,25 @@ import {
   HEADER_FILTER,
   metricValue,
   pushModule,
-  pushSession,
   runAgent,
   tempDir,
   type Pushed,
-  removeTempDirs,
+  startProxiedRegistry,
+  type ProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let session: OciSession;
 
+let fixture: ProxiedRegistry | undefined;
+
 beforeAll(async () => {
-  registry = await startRegistry();
-  proxy = await startFaultProxy({ upstream: registry.url });
-  session = pushSession();
+  fixture = await startProxiedRegistry();
+  ({ registry, proxy, session } = fixture);
 });
 
-afterAll(async () => {
-  removeTempDirs();
-  await session?.close();
-  await proxy?.stop();
-  await registry?.destroy();
-});
+afterAll(async () => fixture?.stop());
 
 const blobGets = () => proxy.count('GET', /\/blobs\/sha256:/);
 const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
