@@ -73,6 +73,8 @@ export class Agent {
   private unwantedSince = new Map<string, number>();
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly runningDigests = new Map<string, number>();
+  /** pulls still receiving bytes; the others are only making their file durable (fsync, rename, record) */
+  private transferring = 0;
   private readonly removing = new Set<Promise<void>>();
   private notBefore = 0;
   private scheduled = false;
@@ -232,7 +234,12 @@ export class Agent {
       unwantedSince: this.unwantedSince,
       gcGraceMs: this.settings.gcGraceMs,
       notBefore: this.notBefore,
-      slots: this.settings.concurrency - this.running.size,
+      // --concurrency bounds the downloads. A pull whose bytes are all in stops counting while its file is
+      // made durable, so the disk's fsync overlaps the next download; pulls in all stay under twice it.
+      slots: Math.min(
+        this.settings.concurrency - this.transferring,
+        2 * this.settings.concurrency - this.running.size,
+      ),
     });
     this.unwantedSince = plan.unwantedSince;
     for (const digest of plan.removals) this.remove(digest);
@@ -288,14 +295,23 @@ export class Agent {
     const abort = new AbortController();
     const entry = { abort, done: Promise.resolve() };
     this.running.set(action.reference, entry);
-    entry.done = this.runPull(action, abort.signal).finally(() => {
+    this.transferring++;
+    let received = false;
+    const onReceived = () => {
+      if (received) return;
+      received = true;
+      this.transferring--;
+      this.kick();
+    };
+    entry.done = this.runPull(action, abort.signal, onReceived).finally(() => {
+      onReceived();
       this.running.delete(action.reference);
       this.publish();
       this.kick();
     });
   }
 
-  private async runPull(action: PullAction, signal: AbortSignal): Promise<void> {
+  private async runPull(action: PullAction, signal: AbortSignal, onReceived: () => void): Promise<void> {
     const { reference } = action;
     const started = this.now();
     let digest = action.digest;
@@ -318,6 +334,7 @@ export class Agent {
         (file) =>
           this.d.puller.fetch(reference, manifestDigest, file, {
             signal,
+            onReceived,
             onBytes: (bytes) => this.d.metrics.bytesPulled.inc(bytes),
           }),
         { reference },

@@ -98,7 +98,7 @@ export class Puller {
     reference: string,
     digest: string,
     file: string,
-    options: { signal?: AbortSignal; onBytes?: (bytes: number) => void } = {},
+    options: { signal?: AbortSignal; onBytes?: (bytes: number) => void; onReceived?: () => void } = {},
   ): Promise<FetchedModule & { manifestDigest: string }> {
     return this.use(async (session) => {
       const { target } = await session.open(reference);
@@ -107,6 +107,7 @@ export class Puller {
         maxModuleBytes: this.options.maxModuleBytes,
         runtimeConfig: false,
         signal: options.signal,
+        onReceived: options.onReceived,
         onProgress: (transferred) => {
           options.onBytes?.(transferred - seen);
           seen = transferred;

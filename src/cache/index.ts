@@ -10,4 +10,4 @@ export {
   recordFileName,
   type ModuleRecord,
 } from './record.js';
-export { sha256File, writeSmallFileAtomic } from './files.js';
+export { sha256File } from './files.js';

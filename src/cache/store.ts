@@ -4,11 +4,11 @@
  * partial module. At start-up `open()` sweeps temporary files left by a crash and verifies every module
  * once against its record; afterwards the in-memory index is the truth and nothing present is fetched again.
  */
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshwasmError } from '../errors.js';
-import { ioError, isNodeError } from '../oci/files.js';
-import { partialName, sha256File, writeSmallFileAtomic } from './files.js';
+import { ioError, isNodeError, partialPathFor, writeSmallFileAtomic } from '../oci/files.js';
+import { sha256File } from './files.js';
 import {
   classifyName,
   encodeRecord,
@@ -101,7 +101,7 @@ export class ModuleStore {
   }
 
   private async probeWritable(): Promise<void> {
-    const probe = partialName(join(this.dir, 'probe'));
+    const probe = partialPathFor(join(this.dir, 'probe'));
     try {
       await writeSmallFileAtomic(probe, '');
       await rm(probe, { force: true });
@@ -176,7 +176,11 @@ export class ModuleStore {
           pulledAt: new Date().toISOString(),
         };
         try {
-          await writeSmallFileAtomic(join(this.dir, recordFileName(manifestDigest)), encodeRecord(record));
+          // In place, not through a rename: a record torn by a crash only fails its module's verification
+          // at the next start, which then pulls the module again.
+          await writeFile(join(this.dir, recordFileName(manifestDigest)), encodeRecord(record), {
+            mode: 0o644,
+          });
         } catch (err) {
           // Without its record the module cannot be verified at the next start: do not keep it.
           await rm(path, { force: true }).catch(() => undefined);

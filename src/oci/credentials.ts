@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MeshwasmError } from '../errors.js';
-import { ioError, isNodeError, partialPathFor } from './files.js';
+import { ioError, isNodeError, writeSmallFileAtomic } from './files.js';
 import { DOCKER_HUB } from './reference.js';
 
 /** What a registry login yields: a user and password, or an OAuth2 refresh ("identity") token. */
@@ -183,12 +183,12 @@ export class DockerConfig implements CredentialSource {
     const path = this.path;
     if (!path)
       throw new MeshwasmError('CONFIG', 'this registry configuration is read-only (it came from a Secret)');
-    const partial = partialPathFor(path);
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(partial, JSON.stringify(next, null, '\t') + '\n', { mode: 0o600 });
-      await chmod(partial, 0o600);
-      await rename(partial, path);
+      await writeSmallFileAtomic(path, JSON.stringify(next, null, '\t') + '\n', {
+        mode: 0o600,
+        durable: true,
+      });
     } catch (err) {
       throw ioError(err, `cannot write registry config ${path}`);
     }

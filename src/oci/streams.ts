@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
 import { tooLarge, VerifyingStream } from './digest.js';
 import type { Descriptor } from './descriptor.js';
 
@@ -21,9 +20,31 @@ export async function readAll(stream: Readable, limit: number, what: string): Pr
 
 /** Wraps a source in a verifier for `descriptor`; errors of either side surface on the result. */
 export function verified(source: Readable, descriptor: Descriptor, what: string, limit?: number): Readable {
-  const verifier = new VerifyingStream({ digest: descriptor.digest, size: descriptor.size, limit, what });
-  pipeline(source, verifier).catch((err: unknown) => verifier.destroy(err as Error));
-  return verifier;
+  return chain(
+    source,
+    new VerifyingStream({ digest: descriptor.digest, size: descriptor.size, limit, what }),
+  );
+}
+
+/**
+ * `source` piped into `next`, failing together: an error of `source` destroys `next` with it (a bare
+ * .pipe() would leave `next` waiting forever, e.g. on a digest mismatch at the source's end), and
+ * `next` closing early destroys `source`. The no-op listener keeps an error that happens before the
+ * consumer attaches from being uncaught; the consumer still sees it, since an errored stream reports it.
+ * Cheaper than pipeline(), which builds an AbortController (and so an AbortError) per call: this runs
+ * for every blob.
+ */
+export function chain<T extends Writable & Readable>(source: Readable, next: T): T {
+  next.on('error', () => undefined);
+  source.on('error', (err) => next.destroy(err));
+  source.once('close', () => {
+    if (!source.readableEnded && !next.destroyed) next.destroy(new Error('the source closed before its end'));
+  });
+  next.once('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  source.pipe(next);
+  return next;
 }
 
 export function toReadable(content: Readable | Uint8Array): Readable {

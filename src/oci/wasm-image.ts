@@ -12,7 +12,7 @@ import { sha256Digest, VerifyingStream } from './digest.js';
 import { ioError, writeFileAtomic } from './files.js';
 import { encodeManifest, MAX_MANIFEST_BYTES, parseManifest, type ImageManifest } from './manifest.js';
 import { Annotation, MediaType, tarLayerCompression } from './media-types.js';
-import { readAll } from './streams.js';
+import { chain, readAll } from './streams.js';
 import { extractPluginWasm, PLUGIN_ENTRY } from './tar-module.js';
 import { isDigest } from './digest.js';
 import type { Target } from './target.js';
@@ -190,6 +190,8 @@ export interface PullOptions {
   runtimeConfig?: boolean;
   onProgress?: Progress;
   signal?: AbortSignal;
+  /** told once the module is received and verified, before it is made durable (pulls to a file only) */
+  onReceived?: () => void;
 }
 
 /** Opens the module bytes of an image: verified against the layer digest, checked as Wasm while streaming. */
@@ -209,7 +211,7 @@ export async function openWasmModule(
       { hint: 'raise it with --max-module-size' },
     );
   let layer = await target.fetch(image.layer);
-  if (options.onProgress) layer = linked(layer, progressCounter(image.layer.size, options.onProgress));
+  if (options.onProgress) layer = chain(layer, progressCounter(image.layer.size, options.onProgress));
   const moduleStream =
     compression === undefined ? layer : extractPluginWasm(layer, compression, `layer ${image.layer.digest}`);
   // A raw Wasm layer is the module: its sha256 is the layer digest, which the fetch already verifies
@@ -217,19 +219,7 @@ export async function openWasmModule(
   const knownDigest =
     compression === undefined && image.layer.digest.startsWith('sha256:') ? image.layer.digest : undefined;
   const validator = new WasmModuleValidator(what, limit, { knownDigest });
-  return { stream: linked(moduleStream, validator), validator };
-}
-
-/**
- * `source` piped into `next` so that an error on either side fails `next` (and so its consumer); a bare
- * .pipe() would leave `next` waiting forever when `source` fails (e.g. a digest mismatch at its end).
- * The no-op listener keeps an error that happens before the consumer attaches from being uncaught; the
- * consumer still sees it, because pipeline and finished() report a stream that has already errored.
- */
-function linked<T extends Transform>(source: Readable, next: T): T {
-  next.on('error', () => undefined);
-  pipeline(source, next).catch(() => undefined);
-  return next;
+  return { stream: chain(moduleStream, validator), validator };
 }
 
 export interface PulledModule extends WasmImage {
@@ -245,7 +235,11 @@ export async function pullWasmToFile(
 ): Promise<PulledModule> {
   const image = await resolveWasmImage(target, reference, options);
   const { stream, validator } = await openWasmModule(target, image, options);
-  await writeFileAtomic(file, stream, { mode: 0o644, signal: options.signal });
+  await writeFileAtomic(file, stream, {
+    mode: 0o644,
+    signal: options.signal,
+    onReceived: options.onReceived,
+  });
   return { ...image, module: validator.facts as ModuleFacts };
 }
 

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciSession, pushWasm } from '../../src/oci/index.js';
-import type { FaultProxy } from '../support/fault-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
 import {
@@ -264,6 +264,39 @@ describe('agent sync against the real registry', () => {
       }
     } finally {
       await secure.destroy();
+    }
+  });
+
+  it('downloads at most --concurrency modules at once, and keeps that many going', async () => {
+    const modules: Pushed[] = [];
+    for (let i = 0; i < 6; i++)
+      modules.push(
+        await pushModule(
+          session,
+          registry.host,
+          `bound/m${i}`,
+          'v1',
+          moduleWithCustomSection(256 * 1024, `b${i}`),
+        ),
+      );
+    // A proxy of its own, so the peak counts only this agent's downloads; throttled so they overlap.
+    const counting = await startFaultProxy({ upstream: registry.url });
+    counting.throttleBlobs(1024 * 1024);
+    const imagesFile = join(tempDir(), 'images');
+    writeFileSync(
+      imagesFile,
+      modules.map((m) => `${m.pinned.replace(registry.host, counting.host)}\n`).join(''),
+    );
+    const dir = tempDir();
+    const agent = await runAgent({ dir, imagesFile, concurrency: 2 });
+    try {
+      await agent.running.agent.whenReady();
+      expect(wasmFiles(dir)).toEqual(modules.map((m) => `${m.hex}.wasm`).sort());
+      expect(counting.count('GET', /\/blobs\/sha256:/)).toBe(6);
+      expect(counting.maxBlobsInFlight).toBe(2);
+    } finally {
+      await agent.stop();
+      await counting.stop();
     }
   });
 

@@ -10,6 +10,7 @@
  *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
  *   proxy.throttleBlobs(256 * 1024);              // blob GET bodies at most this many bytes/s (undefined: off)
  *   proxy.blobBytes                               // blob GET body bytes sent to clients so far
+ *   proxy.maxBlobsInFlight                        // most blob GET bodies being sent at one time
  *   proxy.requests                                // [{ method, path, authorization? }] seen so far
  *   proxy.count('GET', /\/blobs\//)               // how many matched
  *   proxy.reset()                                 // clear faults (not the request log)
@@ -36,6 +37,7 @@ export interface FaultProxy {
   redirectBlobs(toBaseUrl: string | undefined): void;
   throttleBlobs(bytesPerSecond: number | undefined): void;
   readonly blobBytes: number;
+  readonly maxBlobsInFlight: number;
   count(method: string, path: RegExp): number;
   reset(): void;
   stop(): Promise<void>;
@@ -52,6 +54,8 @@ export async function startFaultProxy(options: {
   let redirectTo: string | undefined;
   let throttle: number | undefined;
   let blobBytes = 0;
+  let blobsInFlight = 0;
+  let maxBlobsInFlight = 0;
   const requests: SeenRequest[] = [];
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -90,6 +94,10 @@ export async function startFaultProxy(options: {
         }
         const cut = blob && req.method === 'GET' ? truncate.get(blob) : undefined;
         res.writeHead(up.statusCode ?? 502, outHeaders);
+        if (blob && req.method === 'GET') {
+          maxBlobsInFlight = Math.max(maxBlobsInFlight, ++blobsInFlight);
+          res.once('close', () => blobsInFlight--);
+        }
         let sent = 0;
         // The flipped byte sits in the middle of the body, so the content still parses (a Wasm header
         // stays intact) and only the digest check can notice, however the body is chunked.
@@ -153,6 +161,9 @@ export async function startFaultProxy(options: {
     throttleBlobs: (bytesPerSecond) => (throttle = bytesPerSecond),
     get blobBytes() {
       return blobBytes;
+    },
+    get maxBlobsInFlight() {
+      return maxBlobsInFlight;
     },
     count: (method, path) => requests.filter((r) => r.method === method && path.test(r.path)).length,
     reset: () => {
