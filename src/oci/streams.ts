@@ -18,12 +18,19 @@ export async function readAll(stream: Readable, limit: number, what: string): Pr
   return Buffer.concat(chunks, total);
 }
 
-/** Wraps a source in a verifier for `descriptor`; errors of either side surface on the result. */
-export function verified(source: Readable, descriptor: Descriptor, what: string, limit?: number): Readable {
-  return chain(
-    source,
-    new VerifyingStream({ digest: descriptor.digest, size: descriptor.size, limit, what }),
-  );
+/**
+ * Wraps a source in a verifier for `descriptor`; errors of either side surface on the result.
+ * `sourceError` may turn a failure of the source itself (a connection that broke off) into a clearer one.
+ */
+export function verified(
+  source: Readable,
+  descriptor: Descriptor,
+  what: string,
+  limit?: number,
+  sourceError?: (err: Error, bytesVerified: number) => Error,
+): Readable {
+  const verifier = new VerifyingStream({ digest: descriptor.digest, size: descriptor.size, limit, what });
+  return chain(source, verifier, sourceError && ((err) => sourceError(err, verifier.bytes)));
 }
 
 /**
@@ -34,9 +41,13 @@ export function verified(source: Readable, descriptor: Descriptor, what: string,
  * Cheaper than pipeline(), which builds an AbortController (and so an AbortError) per call: this runs
  * for every blob.
  */
-export function chain<T extends Writable & Readable>(source: Readable, next: T): T {
+export function chain<T extends Writable & Readable>(
+  source: Readable,
+  next: T,
+  sourceError: (err: Error) => Error = (err) => err,
+): T {
   next.on('error', () => undefined);
-  source.on('error', (err) => next.destroy(err));
+  source.on('error', (err) => next.destroy(sourceError(err)));
   source.once('close', () => {
     if (!source.readableEnded && !next.destroyed) next.destroy(new Error('the source closed before its end'));
   });

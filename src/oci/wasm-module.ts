@@ -34,6 +34,8 @@ export class WasmModuleValidator extends Transform {
   private sizeBytes: number[] = [];
   private remaining = 0;
   private keepPayload = false;
+  /** the first format error; reported at the end (see _transform) */
+  private failure: Error | undefined;
   facts: ModuleFacts | undefined;
 
   /** set when the module's sha256 is already known (a raw Wasm layer verified upstream): no second hash */
@@ -53,11 +55,15 @@ export class WasmModuleValidator extends Transform {
       return;
     }
     if (this.knownDigest === undefined) this.hash.update(chunk);
-    try {
-      this.parse(chunk);
-    } catch (err) {
-      callback(err as Error);
-      return;
+    // A format error is held until the end rather than raised now: when the bytes were corrupted in
+    // transit, the digest check upstream then fails the stream first, and the error says what happened
+    // (a digest mismatch), not that the registry holds something that is not Wasm.
+    if (this.failure === undefined) {
+      try {
+        this.parse(chunk);
+      } catch (err) {
+        this.failure = err as Error;
+      }
     }
     callback(null, chunk);
   }
@@ -119,6 +125,10 @@ export class WasmModuleValidator extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    if (this.failure) {
+      callback(this.failure);
+      return;
+    }
     if (this.state === 'header') {
       callback(this.size === 0 ? invalid(this.what, 'it is empty') : notWasm(this.what, this.header));
       return;

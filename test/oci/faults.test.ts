@@ -91,10 +91,23 @@ describe('faults between the client and the registry', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('calls a flipped first byte a digest mismatch, not a file that is not Wasm', async () => {
+    const dir = outDir();
+    proxy.corruptBlob(layerDigest, 0);
+    await expect(pull(dir)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      message: expect.stringContaining(layerDigest),
+    });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('rejects a truncated body and writes nothing', async () => {
     const dir = outDir();
     proxy.truncateBlob(layerDigest, 1000);
-    await expect(pull(dir)).rejects.toBeTruthy();
+    await expect(pull(dir)).rejects.toMatchObject({
+      code: 'NETWORK',
+      message: expect.stringMatching(/blob sha256:.* broke off after 1000 of \d+ bytes/),
+    });
     expect(readdirSync(dir)).toEqual([]);
   });
 

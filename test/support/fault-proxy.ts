@@ -6,6 +6,7 @@
  *   proxy.failNext(3, 503);                       // next 3 requests answer 503
  *   proxy.failNext(2, 429, { 'retry-after': '1' }); // 429 with Retry-After
  *   proxy.corruptBlob(digest);                    // flip the middle byte of that blob's body (every time)
+ *   proxy.corruptBlob(digest, 0);                 // flip its first byte instead
  *   proxy.truncateBlob(digest, 100);              // send only the first 100 bytes, then close
  *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
  *   proxy.throttleBlobs(256 * 1024);              // blob GET bodies at most this many bytes/s (undefined: off)
@@ -32,7 +33,7 @@ export interface FaultProxy {
   url: string;
   requests: SeenRequest[];
   failNext(count: number, status: number, headers?: Record<string, string>): void;
-  corruptBlob(digest: string): void;
+  corruptBlob(digest: string, at?: number): void;
   truncateBlob(digest: string, bytes: number): void;
   redirectBlobs(toBaseUrl: string | undefined): void;
   throttleBlobs(bytesPerSecond: number | undefined): void;
@@ -49,7 +50,7 @@ export async function startFaultProxy(options: {
 }): Promise<FaultProxy> {
   const upstream = new URL(options.upstream);
   let failures: { status: number; headers: Record<string, string> }[] = [];
-  const corrupt = new Set<string>();
+  const corrupt = new Map<string, number | undefined>();
   const truncate = new Map<string, number>();
   let redirectTo: string | undefined;
   let throttle: number | undefined;
@@ -99,9 +100,10 @@ export async function startFaultProxy(options: {
           res.once('close', () => blobsInFlight--);
         }
         let sent = 0;
-        // The flipped byte sits in the middle of the body, so the content still parses (a Wasm header
-        // stays intact) and only the digest check can notice, however the body is chunked.
-        const flipAt = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+        // By default the flipped byte sits in the middle of the body, so the content still parses (a Wasm
+        // header stays intact) and only the digest check can notice, however the body is chunked.
+        const flipAt =
+          (blob ? corrupt.get(blob) : undefined) ?? Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
         let seen = 0;
         up.on('data', (chunk: Buffer) => {
           let out = chunk;
@@ -123,16 +125,17 @@ export async function startFaultProxy(options: {
           }
           sent += out.length;
           if (blob && req.method === 'GET') blobBytes += out.length;
-          res.write(out);
+          // A cut body is cut after these bytes reach the client (headers included), not before.
+          const cutNow = cut !== undefined && sent >= cut;
+          res.write(out, () => {
+            if (cutNow) res.socket?.destroy();
+          });
           if (throttle !== undefined && blob && req.method === 'GET') {
             // Pause the upstream long enough that this chunk keeps the rate under the limit.
             up.pause();
             setTimeout(() => up.resume(), Math.ceil((out.length / throttle) * 1000));
           }
-          if (cut !== undefined && sent >= cut) {
-            up.destroy();
-            res.socket?.destroy();
-          }
+          if (cutNow) up.destroy();
         });
         up.on('end', () => res.end());
         up.on('error', () => res.socket?.destroy());
@@ -155,7 +158,7 @@ export async function startFaultProxy(options: {
     failNext: (count, status, headers = {}) => {
       for (let i = 0; i < count; i++) failures.push({ status, headers });
     },
-    corruptBlob: (digest) => corrupt.add(digest),
+    corruptBlob: (digest, at) => corrupt.set(digest, at),
     truncateBlob: (digest, bytes) => truncate.set(digest, bytes),
     redirectBlobs: (to) => (redirectTo = to),
     throttleBlobs: (bytesPerSecond) => (throttle = bytesPerSecond),

@@ -143,7 +143,19 @@ export class RemoteRepository implements Target {
     if (res.status !== 200)
       throw await this.failure(res, `${manifest ? 'manifest' : 'blob'} ${descriptor.digest}`);
     const what = `${manifest ? 'manifest' : 'blob'} ${descriptor.digest} of ${this.description}`;
-    return verified(res.body, descriptor, what, manifest ? MAX_MANIFEST_BYTES : undefined);
+    const host = this.client.registry;
+    return verified(res.body, descriptor, what, manifest ? MAX_MANIFEST_BYTES : undefined, (err, bytes) =>
+      err instanceof MeshwasmError
+        ? err
+        : new MeshwasmError(
+            'NETWORK',
+            `${what}: the connection to ${host} broke off after ${bytes} of ${descriptor.size} bytes (${err.message})`,
+            {
+              hint: 'retry; if it keeps happening, check proxies and timeouts between you and the registry',
+              cause: err,
+            },
+          ),
+    );
   }
 
   async exists(descriptor: Descriptor): Promise<boolean> {
