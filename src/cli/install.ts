@@ -67,20 +67,24 @@ export function register(program: Command): void {
       return;
     }
     // Loaded here: the Kubernetes client is heavy, and --dry-run and the other commands never need it.
-    const { Applier, describeObject, loadKubeConfig } = await import('../kube/object-applier.js');
-    const applier = new Applier(loadKubeConfig(flags));
+    const { connectApplier, describeObject } = await import('../kube/object-applier.js');
+    const applier = connectApplier(flags);
     const results: Array<{ object: string; outcome: string }> = [];
     const report = (object: string, outcome: string) => {
       results.push({ object, outcome });
       if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
     };
-    // The namespace is created if missing but never deleted by uninstall: Istio usually owns it.
-    const ns = namespaceObject(flags.namespace);
-    if ((await applier.read(ns)) === undefined) report(describeObject(ns), await applier.apply(ns));
-    for (const object of objects) {
-      // The images ConfigMap's content is the controller's once it runs: create it, never reset it.
-      const keepExisting = object.kind === 'ConfigMap' && object.metadata.name === IMAGES_CONFIGMAP_NAME;
-      report(describeObject(object), await applier.apply(object, { keepExisting }));
+    try {
+      // The namespace is created if missing but never deleted by uninstall: Istio usually owns it.
+      const ns = namespaceObject(flags.namespace);
+      if ((await applier.read(ns)) === undefined) report(describeObject(ns), await applier.apply(ns));
+      for (const object of objects) {
+        // The images ConfigMap's content is the controller's once it runs: create it, never reset it.
+        const keepExisting = object.kind === 'ConfigMap' && object.metadata.name === IMAGES_CONFIGMAP_NAME;
+        report(describeObject(object), await applier.apply(object, { keepExisting }));
+      }
+    } finally {
+      applier.close();
     }
     if (flags.output === 'json')
       process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);

@@ -4,7 +4,7 @@
  * which deletes them first and waits until the controller's finalizer has cleaned each one up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeObject } from '../kube/index.js';
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
 import {
@@ -35,7 +35,7 @@ function parseDuration(text: string): number {
   return Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
 }
 
-const nameOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+const nameOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 export function register(program: Command): void {
   const command = program
@@ -53,52 +53,55 @@ export function register(program: Command): void {
   command.action(async (flags: UninstallFlags) => {
     const timeoutMs = parseDuration(flags.timeout);
     // Loaded here: the Kubernetes client is heavy, and the other commands never need it.
-    const { Applier, describeObject, listCustomResources, loadKubeConfig } =
-      await import('../kube/object-applier.js');
-    const applier = new Applier(loadKubeConfig(flags));
-    const listFilterDeployments = () =>
-      listCustomResources(applier, CRD_NAME, FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
+    const { connectApplier, describeObject } = await import('../kube/object-applier.js');
+    const applier = connectApplier(flags);
     const results: Array<{ object: string; outcome: string }> = [];
     const report = (object: string, outcome: string) => {
       results.push({ object, outcome });
       if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
     };
+    try {
+      const listFilterDeployments = () =>
+        applier.listCustomResources(CRD_NAME, FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
 
-    const existing = await listFilterDeployments();
-    if (existing.length > 0 && !flags.cascade) {
-      throw new MeshwasmError(
-        'KUBERNETES',
-        `${existing.length} ASMFilterDeployment(s) still exist: ${existing.map(nameOf).join(', ')}`,
-        {
-          hint: 'delete them first (kubectl delete asmfilterdeployments --all -A), or run meshwasm uninstall --cascade',
-        },
-      );
-    }
-    if (existing.length > 0) {
-      for (const cr of existing) report(describeObject(cr as never), await applier.delete(cr));
-      // The controller (still running) removes each CR's EnvoyFilter, annotations and ConfigMap entry,
-      // then its finalizer; only then is it safe to remove the controller itself.
-      const deadline = Date.now() + timeoutMs;
-      let remaining = await listFilterDeployments();
-      while (remaining.length > 0 && Date.now() < deadline) {
-        await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
-        remaining = await listFilterDeployments();
-      }
-      if (remaining.length > 0) {
+      const existing = await listFilterDeployments();
+      if (existing.length > 0 && !flags.cascade) {
         throw new MeshwasmError(
           'KUBERNETES',
-          `timed out after ${flags.timeout} waiting for the cleanup of ${remaining.map(nameOf).join(', ')} (finalizers: ${[
-            ...new Set(remaining.flatMap((r) => r.metadata?.finalizers ?? [])),
-          ].join(', ')})`,
+          `${existing.length} ASMFilterDeployment(s) still exist: ${existing.map(nameOf).join(', ')}`,
           {
-            hint: `check that the controller runs (kubectl get pods -n ${flags.namespace} -l app.kubernetes.io/name=meshwasm-controller); nothing else was removed, so run uninstall --cascade again once it does`,
+            hint: 'delete them first (kubectl delete asmfilterdeployments --all -A), or run meshwasm uninstall --cascade',
           },
         );
       }
-    }
+      if (existing.length > 0) {
+        for (const cr of existing) report(describeObject(cr), await applier.delete(cr));
+        // The controller (still running) removes each CR's EnvoyFilter, annotations and ConfigMap entry,
+        // then its finalizer; only then is it safe to remove the controller itself.
+        const deadline = Date.now() + timeoutMs;
+        let remaining = await listFilterDeployments();
+        while (remaining.length > 0 && Date.now() < deadline) {
+          await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+          remaining = await listFilterDeployments();
+        }
+        if (remaining.length > 0) {
+          throw new MeshwasmError(
+            'KUBERNETES',
+            `timed out after ${flags.timeout} waiting for the cleanup of ${remaining.map(nameOf).join(', ')} (finalizers: ${[
+              ...new Set(remaining.flatMap((r) => r.metadata?.finalizers ?? [])),
+            ].join(', ')})`,
+            {
+              hint: `check that the controller runs (kubectl get pods -n ${flags.namespace} -l app.kubernetes.io/name=meshwasm-controller); nothing else was removed, so run uninstall --cascade again once it does`,
+            },
+          );
+        }
+      }
 
-    for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
-      report(describeObject(object), await applier.delete(object));
+      for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
+        report(describeObject(object), await applier.delete(object));
+      }
+    } finally {
+      applier.close();
     }
     if (flags.output === 'json')
       process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);

@@ -39,7 +39,8 @@ export class KubeApiError extends MeshwasmError {
   constructor(
     readonly status: number,
     readonly reason: string,
-    message: string,
+    /** the server's own message (the Status object's), without the request */
+    readonly detail: string,
     what: string,
   ) {
     super(
@@ -50,7 +51,7 @@ export class KubeApiError extends MeshwasmError {
           : status === 404
             ? 'NOT_FOUND'
             : 'KUBERNETES',
-      `${what}: ${message}`,
+      `${what}: ${detail}`,
       {
         hint:
           status === 401
@@ -108,6 +109,12 @@ export class KubeClient {
     contentType = 'application/json',
   ): Promise<T> {
     const opts: https.RequestOptions = { method, headers: {} };
+    if (this.server.protocol === 'http:' && !this.kubeConfig.getCurrentCluster()?.skipTLSVerify) {
+      // client-node refuses this too (applyToHTTPSOptions throws a bare Error); say what to change.
+      throw new MeshwasmError('CONFIG', `the API server ${this.server.origin} is plain HTTP`, {
+        hint: 'credentials would travel unencrypted: use its https:// address, or set insecure-skip-tls-verify: true on that cluster in the kubeconfig if it really is a local plain-HTTP test server',
+      });
+    }
     await this.kubeConfig.applyToHTTPSOptions(opts);
     const secure = this.server.protocol === 'https:';
     this.agent ??= secure

@@ -15,4 +15,4 @@ export { Informer, type InformerHandlers } from './informer.js';
 export { apply, type ApplyAction } from './apply.js';
 export { EventRecorder, type EventType } from './events.js';
 export { LeaderElector, type LeaderElectionOptions } from './leader.js';
-export { Resources, apiVersionOf, resourcePath, type ResourceRef } from './resources.js';
+export { Resources, apiVersionOf, resourceFor, resourcePath, type ResourceRef } from './resources.js';

@@ -1,4 +1,6 @@
 /** The API resources meshwasm reads and writes, and their REST paths (no discovery round trip needed). */
+import { MeshwasmError } from '../errors.js';
+
 export interface ResourceRef {
   group: string; // '' for core
   version: string;
@@ -27,6 +29,17 @@ export const Resources = {
   configMaps: ref('', 'v1', 'configmaps', 'ConfigMap'),
   secrets: ref('', 'v1', 'secrets', 'Secret'),
   events: ref('', 'v1', 'events', 'Event'),
+  serviceAccounts: ref('', 'v1', 'serviceaccounts', 'ServiceAccount'),
+  roles: ref('rbac.authorization.k8s.io', 'v1', 'roles', 'Role'),
+  roleBindings: ref('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding'),
+  clusterRoles: ref('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
+  clusterRoleBindings: ref(
+    'rbac.authorization.k8s.io',
+    'v1',
+    'clusterrolebindings',
+    'ClusterRoleBinding',
+    false,
+  ),
   deployments: ref('apps', 'v1', 'deployments', 'Deployment'),
   statefulSets: ref('apps', 'v1', 'statefulsets', 'StatefulSet'),
   daemonSets: ref('apps', 'v1', 'daemonsets', 'DaemonSet'),
@@ -38,6 +51,16 @@ export const Resources = {
 
 export function apiVersionOf(r: ResourceRef): string {
   return r.group ? `${r.group}/${r.version}` : r.version;
+}
+
+/** The resource of an object's apiVersion and kind (only the kinds meshwasm handles: no discovery). */
+export function resourceFor(apiVersion: string, kind: string): ResourceRef {
+  const found = Object.values(Resources).find((r) => r.kind === kind && apiVersionOf(r) === apiVersion);
+  if (!found)
+    throw new MeshwasmError('INTERNAL', `meshwasm has no REST mapping for ${apiVersion} ${kind}`, {
+      hint: 'add it to Resources in src/kube/resources.ts',
+    });
+  return found;
 }
 
 /** `/apis/apps/v1/namespaces/ns/deployments/name/status`; namespace undefined lists across all namespaces. */

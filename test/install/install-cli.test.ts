@@ -292,16 +292,26 @@ describe('meshwasm install and uninstall against an API server', () => {
     expect(await exists('daemonset', 'meshwasm-agent', '-n', 'istio-system')).toBe(false);
   });
 
-  it('fails with a clear error when the API server cannot be reached', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshwasm-kc-'));
-    const file = join(dir, 'kubeconfig');
+  const kubeconfigFor = (cluster: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'meshwasm-kc-')), 'kubeconfig');
     writeFileSync(
       file,
-      'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:1\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n',
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: ${cluster}\nusers:\n- name: u\n  user: {}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n`,
     );
-    const r = await meshwasm('install', '--kubeconfig', file);
+    return file;
+  };
+
+  it('fails with a clear error when the API server cannot be reached', async () => {
+    const r = await meshwasm('install', '--kubeconfig', kubeconfigFor('{server: https://127.0.0.1:1}'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot reach the API server at http:\/\/127\.0\.0\.1:1/);
+    expect(r.stderr).toMatch(/cannot reach the API server at https:\/\/127\.0\.0\.1:1 \(.*ECONNREFUSED/);
     expect(r.stderr).toContain('hint:');
+  });
+
+  it('explains a plain-HTTP API server that the kubeconfig does not mark insecure', async () => {
+    const r = await meshwasm('install', '--kubeconfig', kubeconfigFor('{server: http://127.0.0.1:1}'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/http:\/\/127\.0\.0\.1:1 is plain HTTP/);
+    expect(r.stderr).toContain('insecure-skip-tls-verify');
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { apiVersionOf, KubeApiError, resourceFor } from '../../src/kube/index.js';
 import { describeObject, isSubset, statusOf } from '../../src/kube/object-applier.js';
+import { installManifests } from '../../src/mesh/index.js';
 
 describe('isSubset (what "unchanged" means for install)', () => {
   it('ignores fields the server added', () => {
@@ -35,9 +37,18 @@ describe('helpers', () => {
     expect(describeObject({ kind: 'ClusterRole', metadata: { name: 'r' } })).toBe('clusterrole/r');
   });
 
-  it('reads the HTTP status of client errors, and none for network errors', () => {
-    expect(statusOf({ code: 409 })).toBe(409);
+  it('reads the HTTP status of API errors, and none for network errors', () => {
+    expect(statusOf(new KubeApiError(409, 'Conflict', 'the object has been modified', 'PUT /x'))).toBe(409);
     expect(statusOf(new Error('ECONNREFUSED'))).toBeUndefined();
     expect(statusOf(null)).toBeUndefined();
+  });
+
+  it('maps every kind install applies to its REST resource, and refuses one it does not know', () => {
+    for (const object of installManifests({ namespace: 'istio-system' })) {
+      const r = resourceFor(object.apiVersion, object.kind);
+      expect(r.kind).toBe(object.kind);
+      expect(apiVersionOf(r)).toBe(object.apiVersion);
+    }
+    expect(() => resourceFor('v1', 'Service')).toThrow(/no REST mapping for v1 Service/);
   });
 });
