@@ -14,7 +14,7 @@ import type { Credentials, Puller } from './puller.js';
 import type { Reporter } from './reporter.js';
 
 export interface AgentSettings {
-  /** parallel pulls at most */
+  /** modules downloaded at once (a pull only making its file durable does not count) */
   concurrency: number;
   /** how long a module no reference names any more stays on disk */
   gcGraceMs: number;

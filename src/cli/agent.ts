@@ -45,7 +45,7 @@ export function register(program: Command): void {
     )
     .addOption(new Option('--host <address>', 'address for /healthz, /readyz, /metrics').default('0.0.0.0'))
     .addOption(new Option('--port <port>', 'port for /healthz, /readyz, /metrics (0: any)').default('9090'))
-    .addOption(new Option('--concurrency <n>', 'parallel pulls at most').default('4'))
+    .addOption(new Option('--concurrency <n>', 'modules downloaded at once').default('4'))
     .addOption(
       new Option('--gc-grace <duration>', 'keep unwanted modules this long before removing them').default(
         '10m',
