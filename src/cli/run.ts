@@ -4,7 +4,8 @@ import { basename } from 'node:path';
 import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { pullWasmModule } from '../oci/index.js';
-import type { LogLevelName } from '../runtime/index.js';
+import { parseDuration } from '../agent/duration.js';
+import { Watchdog, type LogLevelName } from '../runtime/index.js';
 import { startSidecar, type FilterSpec } from '../sidecar/index.js';
 import { addTransportOptions, maxModuleBytes, ociOptions, type TransportFlags } from './oci-options.js';
 
@@ -17,6 +18,7 @@ interface RunFlags extends TransportFlags {
   failClosed?: boolean;
   cluster: string[];
   filterLogLevel: LogLevelName;
+  filterTimeout: string;
   ociLayout?: boolean;
 }
 
@@ -55,6 +57,11 @@ export function register(program: Command): void {
         .choices(['trace', 'debug', 'info', 'warn', 'error', 'critical'])
         .default('info'),
     )
+    .option(
+      '--filter-timeout <duration>',
+      'a filter callback still running after this kills the process, so that its supervisor restarts it (0: never)',
+      '10s',
+    )
     .option('--oci-layout', 'treat filter references as OCI image-layout directories');
   addTransportOptions(command);
   command.action(async (flags: RunFlags) => {
@@ -73,8 +80,12 @@ export function register(program: Command): void {
         );
       }
     }
+    const filterTimeoutMs = parseDuration(flags.filterTimeout, '--filter-timeout');
     const filters: FilterSpec[] = [];
     for (const [i, ref] of flags.filter.entries()) filters.push(await filterSpec(ref, i, flags));
+    // Started before the filters load: their start-up callbacks are guest calls too.
+    const watchdog =
+      filterTimeoutMs > 0 ? Watchdog.start({ timeoutMs: filterTimeoutMs, name: 'meshwasm-run' }) : undefined;
     const sidecar = await startSidecar({
       upstream: flags.upstream,
       host,
@@ -89,7 +100,10 @@ export function register(program: Command): void {
       const stop = (): void => {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
-        void sidecar.close().then(resolve);
+        void sidecar
+          .close()
+          .then(() => watchdog?.stop())
+          .then(resolve);
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeObject } from '../kube/index.js';
 import { Option, type Command } from 'commander';
+import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import {
   CRD_NAME,
@@ -24,17 +25,6 @@ interface UninstallFlags extends KubeFlags {
   output: 'text' | 'json';
 }
 
-function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!match) {
-    throw new MeshwasmError('USAGE', `--timeout: "${text}" is not a duration`, {
-      hint: 'write e.g. 90s, 2m or 500ms',
-    });
-  }
-  const unit = match[2] ?? 's';
-  return Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000);
-}
-
 const nameOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 export function register(program: Command): void {
@@ -51,7 +41,7 @@ export function register(program: Command): void {
     );
   addKubeOptions(command);
   command.action(async (flags: UninstallFlags) => {
-    const timeoutMs = parseDuration(flags.timeout);
+    const timeoutMs = parseDuration(flags.timeout, '--timeout');
     // Loaded here: the Kubernetes client is heavy, and the other commands never need it.
     const { connectApplier, describeObject } = await import('../kube/object-applier.js');
     const applier = connectApplier(flags);

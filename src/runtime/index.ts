@@ -6,6 +6,7 @@ export { FilterPlugin, compileFilter, type PluginOptions, type CompiledFilter } 
 export { HttpStream, type Decision } from './stream.js';
 export type { Direction, Resumption } from './stream-state.js';
 export { FilterVm } from './vm.js';
+export { Watchdog } from './watchdog.js';
 export { SharedState } from './shared.js';
 export type { MetricValue } from './metrics.js';
 export {

@@ -14,6 +14,7 @@ import type { HeaderPairs } from './pairs.js';
 import { SharedState } from './shared.js';
 import type { StreamState } from './stream-state.js';
 import type { HostIO, HttpCallResponse, LogSink } from './types.js';
+import { Watchdog } from './watchdog.js';
 
 export interface VmSettings {
   /** The filter's id in logs and errors. */
@@ -149,6 +150,8 @@ export class FilterVm {
     if (this.failure) throw this.failure;
     const fn = this.exports[name];
     if (!fn) return 0;
+    const watchdog = Watchdog.active;
+    watchdog?.enter(this.settings.name, name);
     try {
       return Number(fn(...args) ?? 0);
     } catch (err) {
@@ -166,6 +169,8 @@ export class FilterVm {
       for (const ctx of this.contexts.values()) ctx.stream?.fail(this.failure);
       this.close();
       throw this.failure;
+    } finally {
+      watchdog?.exit();
     }
   }
 

@@ -195,6 +195,41 @@ describe('failure policy', () => {
   });
 });
 
+describe('a filter that never returns (--filter-timeout)', () => {
+  it('serves normal requests, then kills the process with a log line naming the filter and callback', async () => {
+    const s = await sidecar(['--filter', await wasmFile('loop'), '--filter-timeout', '300ms']);
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      s.process.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const fine = await fetch(`${s.url}/fine`);
+    expect(fine.status).toBe(200);
+    expect(await fine.text()).toBe('upstream saw GET /fine body=');
+    // The stuck request never gets an answer: the connection dies with the process.
+    const stuck = await fetch(`${s.url}/loop`).then(
+      (res) => `answered ${res.status}`,
+      () => 'connection closed',
+    );
+    expect(stuck).toBe('connection closed');
+    expect(await exit).toEqual({ code: null, signal: 'SIGKILL' });
+    const fatal = s
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .find((l) => l.level === 60);
+    expect(fatal?.msg).toMatch(
+      /^filter "loop": proxy_on_request_headers has not returned after \d+ ms \(--filter-timeout 300 ms\)/,
+    );
+  });
+
+  it('rejects a --filter-timeout that is not a duration', async () => {
+    const err = await runSidecar(['--upstream', 'http://127.0.0.1:9', '--filter-timeout', 'soon']).catch(
+      (e: Error) => e,
+    );
+    expect((err as Error).message).toContain('--filter-timeout: "soon" is not a duration');
+  });
+});
+
 describe('usage errors', () => {
   it('rejects per-filter flags that do not match the filters', async () => {
     const err = await runSidecar([
