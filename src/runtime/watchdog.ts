@@ -5,8 +5,8 @@
  * a second thread sees the same call still running after the timeout, writes one log line naming the
  * filter and the callback, and kills the process, so its supervisor (the kubelet) restarts it.
  *
- * The cost on the event loop is three atomic stores and two map lookups per guest call. There is one watchdog per process:
- * guest calls never overlap (one event loop), and the remedy is the process's.
+ * The cost on the event loop is three atomic stores and two map lookups per guest call. There is one
+ * watchdog per process: guest calls never overlap (one event loop), and the remedy is the process's.
  */
 import { Worker } from 'node:worker_threads';
 
