@@ -276,10 +276,11 @@ describe('agent sync against the real registry', () => {
           registry.host,
           `bound/m${i}`,
           'v1',
-          moduleWithCustomSection(256 * 1024, `b${i}`),
+          moduleWithCustomSection(512 * 1024, `b${i}`),
         ),
       );
-    // A proxy of its own, so the peak counts only this agent's downloads; throttled so they overlap.
+    // A proxy of its own, so the peak counts only this agent's downloads; throttled (each blob takes about
+    // half a second) so that downloads started together overlap even on a loaded machine.
     const counting = await startFaultProxy({ upstream: registry.url });
     counting.throttleBlobs(1024 * 1024);
     const imagesFile = join(tempDir(), 'images');

@@ -197,7 +197,7 @@ describe('failure policy', () => {
 
 describe('a filter that never returns (--filter-timeout)', () => {
   it('serves normal requests, then kills the process with a log line naming the filter and callback', async () => {
-    const s = await sidecar(['--filter', await wasmFile('loop'), '--filter-timeout', '300ms']);
+    const s = await sidecar(['--filter', await wasmFile('loop'), '--filter-timeout', '1s']);
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       s.process.once('exit', (code, signal) => resolve({ code, signal })),
     );
@@ -218,7 +218,7 @@ describe('a filter that never returns (--filter-timeout)', () => {
       .map((l) => JSON.parse(l) as { level: number; msg: string })
       .find((l) => l.level === 60);
     expect(fatal?.msg).toMatch(
-      /^filter "loop": proxy_on_request_headers has not returned after \d+ ms \(--filter-timeout 300 ms\)/,
+      /^filter "loop": proxy_on_request_headers has not returned after \d+ ms \(--filter-timeout 1000 ms\)/,
     );
   });
 
