@@ -14,6 +14,7 @@ import {
   type KubeObject,
 } from '../mesh/index.js';
 import type { KubeFlags } from '../kube/object-applier.js';
+import { addKubeOptions, withApplier } from './kube-options.js';
 
 interface InstallFlags extends KubeFlags {
   dryRun?: boolean;
@@ -21,13 +22,6 @@ interface InstallFlags extends KubeFlags {
   image: string;
   dir: string;
   output: 'text' | 'yaml' | 'json';
-}
-
-/** Adds --kubeconfig and --context, shared by the verbs that talk to a cluster. */
-export function addKubeOptions(command: Command): Command {
-  return command
-    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
-    .option('--context <name>', 'kubeconfig context to use');
 }
 
 function namespaceObject(name: string): KubeObject {
@@ -66,26 +60,16 @@ export function register(program: Command): void {
       );
       return;
     }
-    // Loaded here: the Kubernetes client is heavy, and --dry-run and the other commands never need it.
-    const { connectApplier, describeObject } = await import('../kube/object-applier.js');
-    const applier = connectApplier(flags);
-    const results: Array<{ object: string; outcome: string }> = [];
-    const report = (object: string, outcome: string) => {
-      results.push({ object, outcome });
-      if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
-    };
-    try {
+    const results = await withApplier(flags, async (applier, report) => {
       // The namespace is created if missing but never deleted by uninstall: Istio usually owns it.
       const ns = namespaceObject(flags.namespace);
-      if ((await applier.read(ns)) === undefined) report(describeObject(ns), await applier.apply(ns));
+      if ((await applier.read(ns)) === undefined) report(ns, await applier.apply(ns));
       for (const object of objects) {
         // The images ConfigMap's content is the controller's once it runs: create it, never reset it.
         const keepExisting = object.kind === 'ConfigMap' && object.metadata.name === IMAGES_CONFIGMAP_NAME;
-        report(describeObject(object), await applier.apply(object, { keepExisting }));
+        report(object, await applier.apply(object, { keepExisting }));
       }
-    } finally {
-      applier.close();
-    }
+    });
     if (flags.output === 'json')
       process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);
     else if (flags.output === 'text') {

@@ -15,7 +15,7 @@ import {
   FILTER_DEPLOYMENT_KIND,
   installManifests,
 } from '../mesh/index.js';
-import { addKubeOptions } from './install.js';
+import { addKubeOptions, withApplier } from './kube-options.js';
 import type { KubeFlags } from '../kube/object-applier.js';
 
 interface UninstallFlags extends KubeFlags {
@@ -42,18 +42,9 @@ export function register(program: Command): void {
   addKubeOptions(command);
   command.action(async (flags: UninstallFlags) => {
     const timeoutMs = parseDuration(flags.timeout, '--timeout');
-    // Loaded here: the Kubernetes client is heavy, and the other commands never need it.
-    const { connectApplier, describeObject } = await import('../kube/object-applier.js');
-    const applier = connectApplier(flags);
-    const results: Array<{ object: string; outcome: string }> = [];
-    const report = (object: string, outcome: string) => {
-      results.push({ object, outcome });
-      if (flags.output === 'text') process.stdout.write(`${object} ${outcome}\n`);
-    };
-    try {
+    const results = await withApplier(flags, async (applier, report) => {
       const listFilterDeployments = () =>
         applier.listCustomResources(CRD_NAME, FILTER_DEPLOYMENT_API_VERSION, FILTER_DEPLOYMENT_KIND);
-
       const existing = await listFilterDeployments();
       if (existing.length > 0 && !flags.cascade) {
         throw new MeshwasmError(
@@ -65,7 +56,7 @@ export function register(program: Command): void {
         );
       }
       if (existing.length > 0) {
-        for (const cr of existing) report(describeObject(cr), await applier.delete(cr));
+        for (const cr of existing) report(cr, await applier.delete(cr));
         // The controller (still running) removes each CR's EnvoyFilter, annotations and ConfigMap entry,
         // then its finalizer; only then is it safe to remove the controller itself.
         const deadline = Date.now() + timeoutMs;
@@ -88,11 +79,9 @@ export function register(program: Command): void {
       }
 
       for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
-        report(describeObject(object), await applier.delete(object));
+        report(object, await applier.delete(object));
       }
-    } finally {
-      applier.close();
-    }
+    });
     if (flags.output === 'json')
       process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);
     else

@@ -18,7 +18,7 @@ export interface KubeFlags {
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
 /** What every install object has: enough to find its resource and name it. */
-type ObjectHeader = Pick<ManifestObject, 'apiVersion' | 'kind' | 'metadata'> | KubeObject;
+export type ObjectHeader = Pick<ManifestObject, 'apiVersion' | 'kind' | 'metadata'> | KubeObject;
 
 /** The HTTP status of an API error, or undefined for network failures. */
 export function statusOf(err: unknown): number | undefined {

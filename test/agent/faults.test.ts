@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { OciSession } from '../../src/oci/index.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -19,24 +19,20 @@ import {
   runAgent,
   tempDir,
   type Pushed,
-  startProxiedRegistry,
-  type ProxiedRegistry,
+  useProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let session: OciSession;
 
-let fixture: ProxiedRegistry | undefined;
+const fixture = useProxiedRegistry();
 
-beforeAll(async () => {
-  fixture = await startProxiedRegistry();
+beforeAll(() => {
   ({ registry, proxy, session } = fixture);
 });
 
-afterAll(async () => fixture?.stop());
-
-const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
+const viaProxy = (p: Pushed) => fixture.viaProxy(p);
 const listing = (dir: string) => readdirSync(dir).sort();
 const filesOf = (...ps: Pushed[]) => ps.flatMap((p) => [`${p.hex}.json`, `${p.hex}.wasm`]).sort();
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { pack } from 'tar-stream';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../src/agent/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
@@ -297,8 +298,20 @@ export interface ProxiedRegistry {
   registry: TestRegistry;
   proxy: FaultProxy;
   session: OciSession;
+  /** A pushed module's pinned reference, through the proxy. */
+  viaProxy(pushed: Pushed): string;
   /** Removes temporary directories and stops all three. */
   stop(): Promise<void>;
+}
+
+/** Starts the fixture before the calling file's tests and stops it after; its fields are set by then. */
+export function useProxiedRegistry(): ProxiedRegistry {
+  const fixture = {} as ProxiedRegistry;
+  beforeAll(async () => {
+    Object.assign(fixture, await startProxiedRegistry());
+  });
+  afterAll(async () => fixture.stop?.());
+  return fixture;
 }
 
 export async function startProxiedRegistry(): Promise<ProxiedRegistry> {
@@ -309,6 +322,7 @@ export async function startProxiedRegistry(): Promise<ProxiedRegistry> {
     registry,
     proxy,
     session,
+    viaProxy: (pushed) => pushed.pinned.replace(registry.host, proxy.host),
     async stop() {
       removeTempDirs();
       await session.close();

@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { OciSession } from '../../src/oci/index.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -27,8 +27,7 @@ import {
   spawnAgent,
   tempDir,
   type Pushed,
-  startProxiedRegistry,
-  type ProxiedRegistry,
+  useProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
@@ -38,10 +37,9 @@ let large: Pushed;
 
 const LARGE = 24 * 1024 * 1024;
 
-let fixture: ProxiedRegistry | undefined;
+const fixture = useProxiedRegistry();
 
 beforeAll(async () => {
-  fixture = await startProxiedRegistry();
   ({ registry, proxy, session } = fixture);
   large = await pushModule(
     session,
@@ -52,9 +50,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => fixture?.stop());
-
-const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
+const viaProxy = (p: Pushed) => fixture.viaProxy(p);
 const baseArgs = [
   '--plain-http',
   '--port',

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { OciSession, pushWasm } from '../../src/oci/index.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -19,25 +19,21 @@ import {
   runAgent,
   tempDir,
   type Pushed,
-  startProxiedRegistry,
-  type ProxiedRegistry,
+  useProxiedRegistry,
 } from './helpers.js';
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let session: OciSession;
 
-let fixture: ProxiedRegistry | undefined;
+const fixture = useProxiedRegistry();
 
-beforeAll(async () => {
-  fixture = await startProxiedRegistry();
+beforeAll(() => {
   ({ registry, proxy, session } = fixture);
 });
 
-afterAll(async () => fixture?.stop());
-
 const blobGets = () => proxy.count('GET', /\/blobs\/sha256:/);
-const viaProxy = (p: Pushed) => p.pinned.replace(registry.host, proxy.host);
+const viaProxy = (p: Pushed) => fixture.viaProxy(p);
 const wasmFiles = (dir: string) =>
   readdirSync(dir)
     .filter((n) => n.endsWith('.wasm'))

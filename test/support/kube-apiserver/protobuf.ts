@@ -123,7 +123,7 @@ function decode(buf: Buffer, msg: Message): Record<string, unknown> {
     const wire = tag & 7;
     const f = msg.fields[num];
     if (!f) {
-      r.skip(wire);
+      r.skip(wire); // a field this schema does not know: step over its bytes, as protobuf decoders do
       continue;
     }
     let value: unknown;
