@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
-import { createLogger } from '../log.js';
 import { DEFAULT_FILTERS_DIR, IMAGES_CONFIGMAP_NAME, PULL_SECRET_NAME } from '../mesh/types.js';
 import { runUntilSignal } from './signals.js';
 import { addTransportOptions, maxModuleBytes, type TransportFlags } from './oci-options.js';
@@ -72,9 +71,12 @@ export function register(program: Command): void {
     );
   addTransportOptions(command);
   command.action(async (flags: AgentFlags) => {
+    // Loaded here, as every verb loads what it needs when it runs (see program.ts).
+    const [{ createLogger }, { startAgent }] = await Promise.all([
+      import('../log.js'),
+      import('../agent/run.js'),
+    ]);
     const log = createLogger('meshwasm-agent');
-    // Loaded here: the agent brings the Kubernetes client, which the other commands never need.
-    const { startAgent } = await import('../agent/run.js');
     const running = await startAgent({
       dir: flags.dir,
       imagesFile: flags.imagesFile,

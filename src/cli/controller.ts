@@ -2,7 +2,6 @@ import { runUntilSignal } from './signals.js';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
-import { createLogger } from '../log.js';
 import { CONTROLLER_NAME, DEFAULT_NAMESPACE } from '../mesh/types.js';
 
 interface ControllerFlags {
@@ -68,7 +67,6 @@ export function register(program: Command): void {
       'trust this PEM CA bundle for registry certificates, in addition to the default CAs',
     )
     .action(async (flags: ControllerFlags) => {
-      const log = createLogger(CONTROLLER_NAME);
       const seconds = (text: string, flag: string) => parseDuration(text, flag) / 1000;
       const port = Number(flags.port);
       const workers = Number(flags.workers);
@@ -77,7 +75,11 @@ export function register(program: Command): void {
       if (!Number.isInteger(workers) || workers < 1)
         throw new MeshwasmError('USAGE', `--workers: "${flags.workers}" is not an integer of at least 1`);
       // Loaded here: the controller brings the Kubernetes client, which the other commands never need.
-      const { startController } = await import('../controller/index.js');
+      const [{ createLogger }, { startController }] = await Promise.all([
+        import('../log.js'),
+        import('../controller/index.js'),
+      ]);
+      const log = createLogger(CONTROLLER_NAME);
       const running = await startController({
         kubeconfig: flags.kubeconfig,
         namespace: flags.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE,

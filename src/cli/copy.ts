@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { copy } from '../oci/index.js';
 import {
   addOutputOption,
   addTransportOptions,
@@ -30,6 +29,7 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (source: string, destination: string, flags: CopyFlags) => {
+    const { copy } = await import('../oci/copy.js');
     await withSession(flags, async (session) => {
       const src = await session.open(source, { ociLayout: flags.fromOciLayout });
       const dst = await session.open(destination, { ociLayout: flags.toOciLayout });

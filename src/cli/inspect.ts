@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openWasmModule, proxyAbi, resolveWasmImage, rootIdsOf } from '../oci/index.js';
 import {
   addOutputOption,
   addTransportOptions,
@@ -27,6 +26,7 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (reference: string, flags: InspectFlags) => {
+    const { openWasmModule, proxyAbi, resolveWasmImage, rootIdsOf } = await import('../oci/index.js');
     await withSession(flags, async (session) => {
       const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
       const image = await resolveWasmImage(target, selector);

@@ -4,15 +4,13 @@
  * (src/mesh/install, the same objects as deploy/); `--dry-run` prints them without touching a cluster.
  */
 import { Option, type Command } from 'commander';
+import { DEFAULT_IMAGE, installManifests } from '../mesh/install/index.js';
 import {
   DEFAULT_FILTERS_DIR,
-  DEFAULT_IMAGE,
   DEFAULT_NAMESPACE,
   IMAGES_CONFIGMAP_NAME,
-  installManifests,
-  toYamlDocuments,
   type KubeObject,
-} from '../mesh/index.js';
+} from '../mesh/types.js';
 import type { KubeFlags } from '../kube/object-applier.js';
 import { addKubeOptions, withApplier } from './kube-options.js';
 
@@ -52,11 +50,13 @@ export function register(program: Command): void {
       image: flags.image,
       filtersDir: flags.dir,
     });
+    // The YAML writer is loaded only by the outputs that print YAML.
+    const yamlDocuments = async () => (await import('../mesh/yaml.js')).toYamlDocuments(objects);
     if (flags.dryRun) {
       process.stdout.write(
         flags.output === 'json'
           ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`
-          : toYamlDocuments(objects),
+          : await yamlDocuments(),
       );
       return;
     }
@@ -76,6 +76,6 @@ export function register(program: Command): void {
       process.stdout.write(
         `meshwasm is installed in ${flags.namespace}. Create the pull secret ${flags.namespace}/asmwasm-cache if your registry needs credentials, then apply ASMFilterDeployments.\n`,
       );
-    } else process.stdout.write(toYamlDocuments(objects));
+    } else process.stdout.write(await yamlDocuments());
   });
 }

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import { DockerConfig, defaultDockerConfigPath, parseReference } from '../oci/index.js';
-import { RegistryClient } from '../oci/remote/client.js';
-import { Transport } from '../oci/remote/transport.js';
+import { parseReference } from '../oci/reference.js';
 import { addOutputOption, emit, type TransportFlags } from './oci-options.js';
 
 interface LoginFlags extends TransportFlags {
@@ -49,6 +47,11 @@ export function register(program: Command): void {
         'Warning: a password on the command line is visible to other users; use --password-stdin\n',
       );
 
+    const [{ RegistryClient }, { Transport }, { DockerConfig, defaultDockerConfigPath }] = await Promise.all([
+      import('../oci/remote/client.js'),
+      import('../oci/remote/transport.js'),
+      import('../oci/credentials.js'),
+    ]);
     const transport = new Transport({
       plainHttp: flags.plainHttp,
       insecure: flags.insecure,
@@ -89,6 +92,7 @@ export function register(program: Command): void {
   addOutputOption(logout);
   logout.action(async (registryArg: string, flags: { registryConfig?: string; output: string }) => {
     const registry = registryHost(registryArg);
+    const { DockerConfig, defaultDockerConfigPath } = await import('../oci/credentials.js');
     const path = defaultDockerConfigPath(flags.registryConfig);
     const config = await DockerConfig.load(path, (m) => process.stderr.write(`Warning: ${m}\n`));
     const removed = await config.erase(registry);

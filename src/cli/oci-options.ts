@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import { OciSession, type OciOptions } from '../oci/index.js';
-import { DEFAULT_MAX_MODULE_BYTES } from '../oci/index.js';
+import type { OciOptions, OciSession } from '../oci/session.js';
+import { DEFAULT_MAX_MODULE_BYTES } from '../oci/wasm-module.js';
 
 /** Flags every command that talks to a registry shares (the same names ORAS uses). */
 export interface TransportFlags {
@@ -50,11 +50,16 @@ export function ociOptions(flags: TransportFlags): OciOptions {
   };
 }
 
-/** Runs `run` with a session built from the transport flags, closing it however `run` ends. */
+/**
+ * Runs `run` with a session built from the transport flags, closing it however `run` ends. The OCI
+ * client (and its HTTP stack) is loaded here, not when the command tree is built, so `--help`,
+ * `--version` and the verbs that never talk to a registry do not pay for it.
+ */
 export async function withSession<T>(
   flags: TransportFlags,
   run: (session: OciSession) => Promise<T>,
 ): Promise<T> {
+  const { OciSession } = await import('../oci/session.js');
   const session = new OciSession(ociOptions(flags));
   try {
     return await run(session);

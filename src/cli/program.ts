@@ -14,6 +14,11 @@ import { register as run } from './run.js';
 /**
  * The command tree. Each verb lives in its own file and exports `register(program)`; this file only
  * wires them, so the README's CLI reference can be generated from the same definitions.
+ *
+ * Building the tree must stay cheap, since every invocation (`--version` included) pays for it: a verb
+ * file imports statically only commander, errors, constants and option helpers, and its action loads
+ * what the verb needs with `await import()` (the OCI client and its HTTP stack, the Kubernetes client,
+ * pino, prom-client, yaml, the runtime). `bench/cli.ts` prints what each of them costs to load.
  */
 export function buildProgram(): Command {
   const program = new Command('meshwasm')

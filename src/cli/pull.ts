@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { pullWasmToFile, parseReference } from '../oci/index.js';
+import { parseReference } from '../oci/reference.js';
 import {
   addOutputOption,
   addTransportOptions,
@@ -9,7 +9,6 @@ import {
   withSession,
   type TransportFlags,
 } from './oci-options.js';
-import { progressBar } from './progress.js';
 
 interface PullFlags extends TransportFlags {
   output: string;
@@ -27,6 +26,11 @@ export function register(program: Command): void {
   addTransportOptions(command);
   addOutputOption(command);
   command.action(async (reference: string, flags: PullFlags) => {
+    // What the verb needs is loaded when it runs, not when the command tree is built (see program.ts).
+    const [{ pullWasmToFile }, { progressBar }] = await Promise.all([
+      import('../oci/wasm-image.js'),
+      import('./progress.js'),
+    ]);
     const progress = progressBar('Downloading', flags.output !== 'json');
     try {
       await withSession(flags, async (session) => {

@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import { pushWasm } from '../oci/index.js';
 import {
   addOutputOption,
   addTransportOptions,
@@ -9,7 +8,6 @@ import {
   withSession,
   type TransportFlags,
 } from './oci-options.js';
-import { progressBar } from './progress.js';
 
 interface PushFlags extends TransportFlags {
   config?: string;
@@ -57,6 +55,10 @@ export function register(program: Command): void {
       if (eq <= 0) throw new MeshwasmError('USAGE', `--annotation "${a}" must be key=value`);
       annotations[a.slice(0, eq)] = a.slice(eq + 1);
     }
+    const [{ pushWasm }, { progressBar }] = await Promise.all([
+      import('../oci/wasm-image.js'),
+      import('./progress.js'),
+    ]);
     const progress = progressBar('Uploading', flags.output !== 'json');
     try {
       await withSession(flags, async (session) => {

@@ -5,18 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { parseAllDocuments } from 'yaml';
 import { MeshwasmError } from '../errors.js';
-import {
-  DEFAULT_FILTERS_DIR,
-  formatFieldErrors,
-  isManifestDigest,
-  parseFilterDeployment,
-  renderFilterDeployment,
-  toYaml,
-  type RenderedFilterDeployment,
-} from '../mesh/index.js';
-import { resolveDigest } from '../oci/index.js';
+import type { RenderedFilterDeployment } from '../mesh/index.js';
+import { isManifestDigest } from '../mesh/reference.js';
+import { DEFAULT_FILTERS_DIR } from '../mesh/types.js';
 import { addTransportOptions, ociOptions, type TransportFlags } from './oci-options.js';
 
 interface RenderFlags extends TransportFlags {
@@ -28,7 +20,7 @@ interface RenderFlags extends TransportFlags {
 }
 
 /** The documents of a YAML stream (`-` is stdin), each a plain object; errors name the file and document. */
-export function readDocuments(filename: string): unknown[] {
+export async function readDocuments(filename: string): Promise<unknown[]> {
   let text: string;
   try {
     text = readFileSync(filename === '-' ? 0 : filename, 'utf8');
@@ -41,6 +33,7 @@ export function readDocuments(filename: string): unknown[] {
       },
     );
   }
+  const { parseAllDocuments } = await import('yaml');
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) return [];
   const values: unknown[] = [];
@@ -72,7 +65,8 @@ function describeTarget(r: RenderedFilterDeployment): string {
   return `every ${r.workload.kind} in namespace ${r.workload.namespace} whose pod template labels include ${labels}`;
 }
 
-export function formatRenderedYaml(items: readonly RenderedFilterDeployment[]): string {
+export async function formatRenderedYaml(items: readonly RenderedFilterDeployment[]): Promise<string> {
+  const { toYaml } = await import('../mesh/yaml.js');
   return items
     .map((r) =>
       [
@@ -95,6 +89,7 @@ async function digestFor(image: string, pinned: string | undefined, flags: Rende
   }
   if (flags.digest !== undefined) return flags.digest;
   try {
+    const { resolveDigest } = await import('../oci/index.js');
     const digest = await resolveDigest(image, ociOptions(flags));
     process.stderr.write(`Resolved ${image} to ${digest} (pass --digest to render offline)\n`);
     return digest;
@@ -133,8 +128,10 @@ export function register(program: Command): void {
         hint: 'a digest looks like sha256: followed by 64 lowercase hex digits (see `meshwasm inspect <image>`)',
       });
     }
+    const { formatFieldErrors, parseFilterDeployment, renderFilterDeployment } =
+      await import('../mesh/index.js');
     const items: RenderedFilterDeployment[] = [];
-    for (const doc of readDocuments(flags.filename)) {
+    for (const doc of await readDocuments(flags.filename)) {
       // Validate first, so a bad CR is reported before any registry round trip.
       const fd = parseFilterDeployment(doc, { defaultNamespace: flags.namespace });
       const digest = await digestFor(fd.filter.image, fd.filter.reference.digest, flags);
@@ -161,7 +158,7 @@ export function register(program: Command): void {
       }));
       process.stdout.write(`${JSON.stringify({ items: json }, null, 2)}\n`);
     } else {
-      process.stdout.write(formatRenderedYaml(items));
+      process.stdout.write(await formatRenderedYaml(items));
     }
   });
 }

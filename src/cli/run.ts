@@ -2,11 +2,9 @@ import { Option, type Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MeshwasmError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { pullWasmModule } from '../oci/index.js';
 import { parseDuration } from '../agent/duration.js';
-import { Watchdog, type LogLevelName } from '../runtime/index.js';
-import { startSidecar, type FilterSpec } from '../sidecar/index.js';
+import type { LogLevelName } from '../runtime/index.js';
+import type { FilterSpec } from '../sidecar/index.js';
 import { addTransportOptions, maxModuleBytes, ociOptions, type TransportFlags } from './oci-options.js';
 
 interface RunFlags extends TransportFlags {
@@ -83,6 +81,11 @@ export function register(program: Command): void {
     const filterTimeoutMs = parseDuration(flags.filterTimeout, '--filter-timeout');
     const filters: FilterSpec[] = [];
     for (const [i, ref] of flags.filter.entries()) filters.push(await filterSpec(ref, i, flags));
+    const [{ Watchdog }, { startSidecar }, { createLogger }] = await Promise.all([
+      import('../runtime/watchdog.js'),
+      import('../sidecar/index.js'),
+      import('../log.js'),
+    ]);
     // Started before the filters load: their start-up callbacks are guest calls too.
     const watchdog =
       filterTimeoutMs > 0 ? Watchdog.start({ timeoutMs: filterTimeoutMs, name: 'meshwasm-run' }) : undefined;
@@ -174,6 +177,7 @@ async function filterSpec(ref: string, i: number, flags: RunFlags): Promise<Filt
     spec.name = basename(ref).replace(/\.wasm$/, '');
     return spec;
   }
+  const { pullWasmModule } = await import('../oci/index.js');
   const pulled = await pullWasmModule(ref, {
     ...ociOptions(flags),
     ociLayout: flags.ociLayout,

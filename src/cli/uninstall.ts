@@ -8,13 +8,13 @@ import type { KubeObject } from '../kube/index.js';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
+import { installManifests } from '../mesh/install/index.js';
 import {
   CRD_NAME,
   DEFAULT_NAMESPACE,
   FILTER_DEPLOYMENT_API_VERSION,
   FILTER_DEPLOYMENT_KIND,
-  installManifests,
-} from '../mesh/index.js';
+} from '../mesh/types.js';
 import { addKubeOptions, withApplier } from './kube-options.js';
 import type { KubeFlags } from '../kube/object-applier.js';
 

@@ -12,3 +12,4 @@ export * from './render.js';
 export * from './status.js';
 export * from './yaml.js';
 export * from './install/index.js';
+export { deployFiles } from './install/deploy-files.js';

@@ -12,7 +12,6 @@ export { filterDeploymentCrd } from './crd.js';
 export { rbacObjects, serviceAccount } from './rbac.js';
 export { agentDaemonSet, controllerDeployment, HEALTH_PORT } from './workloads.js';
 export { commonLabels } from './labels.js';
-export { deployFiles } from './deploy-files.js';
 
 export const DEFAULT_IMAGE = 'ghcr.io/meshwasm/meshwasm:0.1.0';
 
