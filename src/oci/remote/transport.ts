@@ -1,7 +1,15 @@
+/**
+ * The HTTP layer under the registry client: TLS settings, keep-alive connection pools, bounded retries
+ * with backoff. It runs on node:http and node:https rather than undici: a CLI run or an agent start pays
+ * for every module it loads, undici alone took ~95 ms and ~15 MB to load here, and what the registry
+ * client needs (one request at a time per socket, streamed bodies, pooled keep-alive sockets) is what
+ * Node's own agents do. bench/cli.ts prints the load cost of each dependency.
+ */
+import http from 'node:http';
+import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
 import { MeshwasmError } from '../../errors.js';
 
 /** How to reach registries: TLS verification is on unless --insecure; plain HTTP only with --plain-http. */
@@ -18,8 +26,8 @@ export interface TransportOptions {
   retryMaxMs?: number;
   /** told before each retry wait (for logs and metrics) */
   onRetry?: (info: { url: string; attempt: number; waitMs: number; status?: number; error?: string }) => void;
-  /** a caller-supplied dispatcher, mainly for tests */
-  dispatcher?: Dispatcher;
+  /** a request (headers or body) that makes no progress for this long fails and is retried (default 5 min) */
+  idleTimeoutMs?: number;
 }
 
 export interface HttpRequest {
@@ -38,61 +46,57 @@ export interface HttpResponse {
 }
 
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
-const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-]);
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
 
-/** The HTTP layer under the registry client: TLS settings, bounded retries with backoff. */
+/** Sockets idle in the pool this long are closed (registries close theirs after 30-120 s). */
+const KEEP_ALIVE_IDLE_MS = 10_000;
+const MAX_SOCKETS_PER_HOST = 32;
+
 export class Transport {
   readonly options: TransportOptions;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
+  /** One keep-alive pool per scheme: a token realm or a redirect may use the other one. */
+  private readonly agents: { 'http:'?: http.Agent; 'https:'?: https.Agent } = {};
+  private readonly ca: string[] | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.options = options;
-    if (options.dispatcher) {
-      this.dispatcher = options.dispatcher;
-      this.ownsDispatcher = false;
-    } else {
-      let ca: string[] | undefined;
-      if (options.caFile) {
-        try {
-          ca = [readFileSync(options.caFile, 'utf8')];
-        } catch (err) {
-          throw new MeshwasmError(
-            'CONFIG',
-            `cannot read --ca-file ${options.caFile}: ${(err as Error).message}`,
-          );
-        }
+    if (options.caFile) {
+      try {
+        // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
+        this.ca = [...rootCertificates, readFileSync(options.caFile, 'utf8')];
+      } catch (err) {
+        throw new MeshwasmError(
+          'CONFIG',
+          `cannot read --ca-file ${options.caFile}: ${(err as Error).message}`,
+        );
       }
-      this.dispatcher = new Agent({
-        connect: {
-          rejectUnauthorized: !options.insecure,
-          // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
-          ...(ca ? { ca: [...rootCertificates, ...ca] } : {}),
-        },
-        keepAliveTimeout: 10_000,
-        connections: 32,
-      });
-      this.ownsDispatcher = true;
     }
+  }
+
+  private agentFor(protocol: string): http.Agent {
+    const pool = {
+      keepAlive: true,
+      maxSockets: MAX_SOCKETS_PER_HOST,
+      // The agent applies this to pooled sockets only; a request in flight has its own idle timeout.
+      timeout: KEEP_ALIVE_IDLE_MS,
+      scheduling: 'lifo' as const,
+    };
+    if (protocol === 'http:') return (this.agents['http:'] ??= new http.Agent(pool));
+    return (this.agents['https:'] ??= new https.Agent({
+      ...pool,
+      rejectUnauthorized: !this.options.insecure,
+      ...(this.ca ? { ca: this.ca } : {}),
+    }));
   }
 
   scheme(): 'http' | 'https' {
     return this.options.plainHttp ? 'http' : 'https';
   }
 
-  async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+  close(): Promise<void> {
+    this.agents['http:']?.destroy();
+    this.agents['https:']?.destroy();
+    return Promise.resolve();
   }
 
   /** One request with retries. Responses of any status are returned; only transport failures throw. */
@@ -103,18 +107,7 @@ export class Transport {
       let failure: unknown;
       try {
         const body = typeof req.body === 'function' ? await req.body() : req.body;
-        const res = await request(req.url, {
-          method: req.method,
-          headers: req.headers,
-          body,
-          dispatcher: this.dispatcher,
-        });
-        response = {
-          status: res.statusCode,
-          headers: flattenHeaders(res.headers),
-          body: res.body,
-          url: req.url,
-        };
+        response = await this.once(req, body);
       } catch (err) {
         failure = err;
       }
@@ -135,6 +128,39 @@ export class Transport {
       response?.body.resume();
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+
+  /** One exchange: resolves with the response once its headers are in; the body streams after. */
+  private once(req: HttpRequest, body: Uint8Array | string | Readable | undefined): Promise<HttpResponse> {
+    const url = new URL(req.url);
+    const headers: Record<string, string> = { ...req.headers };
+    if ((typeof body === 'string' || body instanceof Uint8Array) && !hasHeader(headers, 'content-length'))
+      headers['content-length'] = String(Buffer.byteLength(body));
+    const idleMs = this.options.idleTimeoutMs ?? 300_000;
+    const module = url.protocol === 'http:' ? http : https;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const request = module.request(
+        url,
+        { method: req.method, headers, agent: this.agentFor(url.protocol) },
+        (res) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: flattenHeaders(res.headers),
+            body: res,
+            url: req.url,
+          }),
+      );
+      request.setTimeout(idleMs, () =>
+        request.destroy(Object.assign(new Error(`no progress for ${idleMs} ms`), { code: 'ETIMEDOUT' })),
+      );
+      // Before the response an error rejects; after it, the response stream reports it (aborted).
+      request.on('error', reject);
+      if (body instanceof Readable) {
+        body.on('error', (err) => request.destroy(err));
+        request.on('error', () => body.destroy());
+        body.pipe(request);
+      } else request.end(body);
+    });
   }
 
   /** Full-jitter exponential backoff, or the server's Retry-After, each capped. */
@@ -159,6 +185,10 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   for (const [k, v] of Object.entries(headers))
     if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   return out;
+}
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
 function errorCode(err: unknown): string | undefined {
