@@ -67,7 +67,6 @@ export function register(program: Command): void {
       'trust this PEM CA bundle for registry certificates, in addition to the default CAs',
     )
     .action(async (flags: ControllerFlags) => {
-      const seconds = (text: string, flag: string) => parseDuration(text, flag) / 1000;
       const port = Number(flags.port);
       const workers = Number(flags.workers);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -88,12 +87,12 @@ export function register(program: Command): void {
         port,
         workers,
         transport: { plainHttp: flags.plainHttp, insecure: flags.insecure, caFile: flags.caFile },
-        tagRefreshSeconds: seconds(flags.tagRefresh, '--tag-refresh'),
-        distributionTimeoutSeconds: seconds(flags.distributionTimeout, '--distribution-timeout'),
-        resyncSeconds: seconds(flags.resync, '--resync'),
-        leaseDurationSeconds: seconds(flags.leaseDuration, '--lease-duration'),
-        renewDeadlineSeconds: seconds(flags.renewDeadline, '--renew-deadline'),
-        retryPeriodSeconds: seconds(flags.retryPeriod, '--retry-period'),
+        tagRefreshMs: parseDuration(flags.tagRefresh, '--tag-refresh'),
+        distributionTimeoutMs: parseDuration(flags.distributionTimeout, '--distribution-timeout'),
+        resyncMs: parseDuration(flags.resync, '--resync'),
+        leaseDurationMs: parseDuration(flags.leaseDuration, '--lease-duration'),
+        renewDeadlineMs: parseDuration(flags.renewDeadline, '--renew-deadline'),
+        retryPeriodMs: parseDuration(flags.retryPeriod, '--retry-period'),
         logger: log,
       });
       await runUntilSignal(log, () => running.stop());

@@ -1,7 +1,7 @@
 /**
- * The reconciler: reads the desired state from the informer caches and converges the cluster to it, one
- * key at a time (`fd/<ns>/<name>`, `wl/<Kind>/<ns>/<name>`, `images`). Every step is idempotent, so any
- * key may be retried or re-run at any time, after a crash included.
+ * The reconciler: one key at a time (a CR, a workload, the images ConfigMap), it reads the desired state
+ * from the informer caches, asks the pure `decideFilter` what to do, and writes that. Every step is
+ * idempotent, so any key may be retried or re-run at any time, after a crash included.
  *
  * For an ASMFilterDeployment: finalizer, validation, tag -> digest (pull secret from the cluster),
  * contribution to the images ConfigMap (new digest and the one still applied), workload annotations,
@@ -14,13 +14,8 @@ import {
   FILTER_DEPLOYMENT_KIND,
   SOURCE_ANNOTATION,
   envoyFilterName,
-  formatFieldErrors,
-  hasWasmVolumes,
-  pinnedReference,
-  renderFilterDeployment,
   validateFilterDeployment,
   type FilterDeploymentStatus,
-  type WorkloadKind,
 } from '../mesh/index.js';
 import {
   apply,
@@ -33,29 +28,14 @@ import {
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { distribution } from './agents.js';
+import { decideFilter, type FilterDecision, type FilterInput, type WaitingState } from './decide.js';
 import { ImagesList } from './images.js';
+import { crId, workloadKey, type QueueKey } from './keys.js';
 import type { ControllerMetrics } from './metrics.js';
 import { buildConditions, condition, sameStatus, statusPatch, type ConditionInput } from './status.js';
 import { TagResolver } from './tags.js';
-import {
-  IMAGES_KEY,
-  wlKey,
-  workloadResources,
-  type Caches,
-  type FilterDeploymentObject,
-  type Resolver,
-} from './types.js';
+import { workloadResources, type Caches, type FilterDeploymentObject, type Resolver } from './types.js';
 import { Workloads } from './workloads.js';
-
-export {
-  fdKey,
-  IMAGES_KEY,
-  wlKey,
-  type Caches,
-  type FilterDeploymentObject,
-  type Resolver,
-  type Workload,
-} from './types.js';
 
 export interface ReconcilerOptions {
   namespace: string; // where the pull secret, the images ConfigMap and the agents live
@@ -64,293 +44,194 @@ export interface ReconcilerOptions {
   filtersDir?: string;
 }
 
+/** What the reconciler works with. */
+export interface ReconcilerDeps {
+  client: KubeClient;
+  caches: Caches;
+  resolver: Resolver;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  log: Logger;
+  enqueue: (key: QueueKey) => void;
+  /** the clock (ms since the epoch) */
+  now?: () => number;
+}
+
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
 export class Reconciler {
   /** When each CR started waiting for the agents to report its digest. */
-  private readonly waitingSince = new Map<string, { digest: string; since: number }>();
+  private readonly waitingSince = new Map<string, WaitingState>();
   private readonly tags: TagResolver;
+  private readonly now: () => number;
   readonly images: ImagesList;
   readonly workloads: Workloads;
 
   constructor(
-    private readonly client: KubeClient,
-    private readonly caches: Caches,
-    resolver: Resolver,
-    private readonly events: EventRecorder,
-    private readonly metrics: ControllerMetrics,
-    private readonly log: Logger,
+    private readonly deps: ReconcilerDeps,
     private readonly opts: ReconcilerOptions,
-    private readonly enqueue: (key: string) => void,
   ) {
-    this.tags = new TagResolver(client, resolver, metrics, log, opts.namespace, opts.tagRefreshMs);
-    this.images = new ImagesList(client, caches, opts.namespace, enqueue);
-    this.workloads = new Workloads(client, caches, events, metrics, opts.filtersDir);
+    this.now = deps.now ?? Date.now;
+    this.tags = new TagResolver(deps, { namespace: opts.namespace, refreshMs: opts.tagRefreshMs });
+    this.images = new ImagesList(deps, opts.namespace);
+    this.workloads = new Workloads(deps, opts.filtersDir);
   }
 
-  async reconcile(key: string): Promise<ReconcileResult> {
-    if (key === IMAGES_KEY) {
-      await this.images.reconcile();
-      return {};
+  async reconcile(key: QueueKey): Promise<ReconcileResult> {
+    switch (key.kind) {
+      case 'images':
+        await this.images.reconcile();
+        return {};
+      case 'workload':
+        await this.workloads.reconcile(key.workloadKind, key.namespace, key.name);
+        return {};
+      case 'filter': {
+        const id = crId(key.namespace, key.name);
+        try {
+          return await this.reconcileFilter(key.namespace, key.name, id);
+        } finally {
+          this.images.settle(id);
+        }
+      }
     }
-    const [kind, ...rest] = key.split('/');
-    if (kind === 'fd') return this.reconcileFilter(rest[0]!, rest[1]!);
-    if (kind === 'wl') {
-      await this.workloads.reconcile(rest[0] as WorkloadKind, rest[1]!, rest[2]!);
-      return {};
-    }
-    return {};
-  }
-
-  private enqueueNamespaceWorkloads(ns: string): void {
-    for (const [kind, inf] of Object.entries(this.caches.workloads))
-      for (const w of inf.list(ns)) this.enqueue(wlKey(kind, ns, w.metadata.name));
   }
 
   // ---------------------------------------------------------------- ASMFilterDeployment
 
-  async reconcileFilter(ns: string, name: string): Promise<ReconcileResult> {
-    const key = `${ns}/${name}`;
-    try {
-      return await this.reconcileFilterInner(ns, name, key);
-    } finally {
-      this.images.settle(key);
-    }
-  }
-
-  private async reconcileFilterInner(ns: string, name: string, key: string): Promise<ReconcileResult> {
-    let cr = this.caches.filterDeployments.get(name, ns);
-    if (!cr) {
-      // Gone without our finalizer (or after it): make sure nothing of it is left behind.
-      this.forget(key);
-      this.enqueue(IMAGES_KEY);
-      this.enqueueNamespaceWorkloads(ns);
+  private async reconcileFilter(ns: string, name: string, id: string): Promise<ReconcileResult> {
+    let cr = this.deps.caches.filterDeployments.get(name, ns);
+    if (cr?.metadata.deletionTimestamp) {
+      if (cr.metadata.finalizers?.includes(FINALIZER)) await this.finalize(cr, id);
       return {};
     }
-    if (cr.metadata.deletionTimestamp) {
-      if (cr.metadata.finalizers?.includes(FINALIZER)) await this.finalize(cr, key);
-      return {};
-    }
-    if (!cr.metadata.finalizers?.includes(FINALIZER)) {
-      cr = await this.client.patch<FilterDeploymentObject>(Resources.filterDeployments, ns, name, {
+    if (cr && !cr.metadata.finalizers?.includes(FINALIZER)) {
+      cr = await this.deps.client.patch<FilterDeploymentObject>(Resources.filterDeployments, ns, name, {
         metadata: {
           finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER],
           resourceVersion: cr.metadata.resourceVersion,
         },
       });
     }
-    const validated = validateFilterDeployment(cr);
-    if (!validated.ok) {
-      const message = formatFieldErrors(validated.errors);
-      await this.removeEnvoyFilter(ns, name, key);
-      this.forget(key);
-      this.enqueue(IMAGES_KEY);
-      this.enqueueNamespaceWorkloads(ns);
-      const c = { status: 'False', reason: 'InvalidSpec', message } as const;
-      await this.writeStatus(cr, {}, [
-        { type: 'ImageResolved', ...c },
-        { type: 'ModuleDistributed', ...c },
-        { type: 'Ready', ...c },
-      ]);
-      return {};
-    }
-    const fd = validated.value;
-    const ef = this.ownedEnvoyFilter(ns, name, key);
-    const appliedDigest = ef?.metadata.annotations?.[DIGEST_ANNOTATION];
+    const decision = decideFilter(await this.read(ns, name, id, cr));
+    return this.write(ns, name, id, cr, decision);
+  }
 
-    // 1. The digest.
-    let digest: string | undefined;
-    let resolveProblem: string | undefined;
+  /** Everything the decision needs, from the caches and (for a tag) the registry. */
+  private async read(
+    ns: string,
+    name: string,
+    id: string,
+    cr: FilterDeploymentObject | undefined,
+  ): Promise<FilterInput> {
+    const ef = this.ownedEnvoyFilter(ns, name, id);
+    const validation = cr ? validateFilterDeployment(cr) : undefined;
+    const input: FilterInput = {
+      now: this.now(),
+      cr,
+      validation,
+      resolution: {},
+      applied: ef && { name: ef.metadata.name, digest: ef.metadata.annotations?.[DIGEST_ANNOTATION] },
+      workloads: [],
+      agents: { readyAgents: 0, missing: [] },
+      waiting: this.waitingSince.get(id),
+      options: this.opts,
+    };
+    if (!validation?.ok) return input;
+    const fd = validation.value;
     try {
-      ({ digest, problem: resolveProblem } = await this.tags.resolve(fd));
+      input.resolution = await this.tags.resolve(fd);
     } catch (err) {
-      resolveProblem = describeError(err);
+      input.resolution = { problem: describeError(err) };
     }
-    const needed = new Set<string>();
-    if (appliedDigest) needed.add(pinnedReference(fd.filter.reference, appliedDigest));
-    if (digest) needed.add(pinnedReference(fd.filter.reference, digest));
-    this.images.set(key, needed);
-    const refresh =
-      fd.filter.imagePullPolicy === 'Always' && !fd.filter.reference.digest
-        ? this.opts.tagRefreshMs
-        : undefined;
-    if (!digest) {
-      const c = {
-        status: 'False',
-        reason: 'ResolveFailed',
-        message: `cannot resolve ${fd.filter.image}: ${resolveProblem}`,
-      } as const;
-      const keeps = appliedDigest
-        ? `; EnvoyFilter ${ef!.metadata.name} keeps the module ${appliedDigest}`
-        : '';
-      await this.writeStatus(cr, { digest: appliedDigest }, [
-        { type: 'ImageResolved', ...c },
-        {
-          type: 'ModuleDistributed',
-          status: 'Unknown',
-          reason: 'ResolveFailed',
-          message: 'the image has no digest yet',
-        },
-        { type: 'Ready', status: 'False', reason: 'ResolveFailed', message: `${c.message}${keeps}` },
-      ]);
-      throw new Error(c.message); // retried with backoff
-    }
-    const rendered = renderFilterDeployment(cr, digest, { filtersDir: this.opts.filtersDir });
-    if (!rendered.ok) throw new Error(formatFieldErrors(rendered.errors));
-    const pinned = rendered.value.pinnedImage;
+    input.workloads = this.workloads.matching(fd.workload.kind, ns, fd.workload.labels);
+    if (input.resolution.digest)
+      input.agents = distribution(this.deps.caches.agents.list(this.opts.namespace), input.resolution.digest);
+    return input;
+  }
 
-    // 2. Workloads: patched by their own keys; the CR waits for them.
-    const matched = this.workloads.matching(fd.workload.kind, ns, fd.workload.labels);
-    const unpatched = matched.filter(
-      (w) => !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: this.opts.filtersDir }),
-    );
-    for (const w of unpatched) this.enqueue(wlKey(fd.workload.kind, ns, w.metadata.name));
-    const matchedNames = matched.map((w) => `${fd.workload.kind}/${w.metadata.name}`).sort();
-    // Workloads this CR selected before (its labels or kind changed) may have to lose the volume.
-    for (const previous of cr.status?.matchedWorkloads ?? []) {
-      const [kind, wname] = previous.split('/');
-      if (!matchedNames.includes(previous) && kind && wname && kind in workloadResources)
-        this.enqueue(wlKey(kind, ns, wname));
-    }
+  /** Executes a decision, in the order it prescribes. */
+  private async write(
+    ns: string,
+    name: string,
+    id: string,
+    cr: FilterDeploymentObject | undefined,
+    d: FilterDecision,
+  ): Promise<ReconcileResult> {
+    if (d.images) this.images.set(id, d.images);
+    for (const key of d.enqueue) this.deps.enqueue(key);
+    if (d.meshConfig.action === 'apply' && cr) await this.applyEnvoyFilter(cr, d.meshConfig.object);
+    if (d.meshConfig.action === 'remove') await this.removeEnvoyFilter(ns, name, id);
+    if (d.imagesAfter === 'forget') this.images.forget(id);
+    else if (d.imagesAfter) this.images.set(id, d.imagesAfter);
+    if (d.waiting === 'clear') this.waitingSince.delete(id);
+    else if (d.waiting !== 'keep') this.waitingSince.set(id, d.waiting);
+    if (d.recheckNamespace) this.enqueueNamespaceWorkloads(ns);
+    if (d.status && cr) await this.writeStatus(cr, d.status.fields, d.status.conditions);
+    if (d.error !== undefined) throw new Error(d.error); // retried with backoff
+    return { requeueAfterMs: d.requeueAfterMs };
+  }
 
-    // 3. Distribution: every ready agent must hold the module before Envoy is told to load it.
-    const dist = distribution(this.caches.agents.list(this.opts.namespace), digest);
-    const distributed = dist.readyAgents > 0 && dist.missing.length === 0;
-    const imageOk: ConditionInput = resolveProblem
-      ? {
-          type: 'ImageResolved',
-          status: 'False',
-          reason: 'ResolveFailed',
-          message: `re-resolving ${fd.filter.image} failed (${resolveProblem}); using ${digest}`,
-        }
-      : {
-          type: 'ImageResolved',
-          status: 'True',
-          reason: 'Resolved',
-          message: `${fd.filter.image} is ${digest}`,
-        };
-    const status: FilterDeploymentStatus = { resolvedImage: pinned, digest, matchedWorkloads: matchedNames };
-    let requeueAfterMs = refresh;
-    if (!distributed) {
-      const waited = this.waitingSince.get(key);
-      const since = waited?.digest === digest ? waited.since : Date.now();
-      this.waitingSince.set(key, { digest, since });
-      const timedOut = Date.now() - since >= this.opts.distributionTimeoutMs;
-      const reason =
-        dist.readyAgents === 0 ? 'NoReadyAgents' : timedOut ? 'DistributionTimeout' : 'Distributing';
-      const message =
-        dist.readyAgents === 0
-          ? `no ready meshwasm agent pod in ${this.opts.namespace} reports modules; is the agent DaemonSet running?`
-          : `${dist.missing.length} of ${dist.readyAgents} node(s) do not have ${digest} yet: ${dist.missing.slice(0, 20).join(', ')}${dist.missing.length > 20 ? ', ...' : ''}` +
-            (timedOut
-              ? ` (waited ${Math.round((Date.now() - since) / 1000)} s; check the agent logs and Events on those nodes)`
-              : '');
-      const held =
-        appliedDigest && appliedDigest !== digest ? `; EnvoyFilter keeps ${appliedDigest} until then` : '';
-      status.missingNodes = dist.missing;
-      // The module already named by the EnvoyFilter is on the nodes that had it; other changes may go on.
-      if (appliedDigest === digest) await this.applyEnvoyFilter(cr, rendered.value.envoyFilter, digest);
-      await this.writeStatus(cr, status, [
-        imageOk,
-        { type: 'ModuleDistributed', status: 'False', reason, message },
-        { type: 'Ready', status: 'False', reason, message: `${message}${held}` },
-      ]);
-      if (!timedOut) {
-        const remaining = this.opts.distributionTimeoutMs - (Date.now() - since);
-        requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, remaining + 10);
-      }
-      return { requeueAfterMs };
-    }
-    this.waitingSince.delete(key);
-
-    // 4. The EnvoyFilter.
-    await this.applyEnvoyFilter(cr, rendered.value.envoyFilter, digest);
-    // The previous module is no longer referenced once the EnvoyFilter names the new one.
-    this.images.set(key, new Set([pinned]));
-
-    const ready: ConditionInput =
-      unpatched.length > 0
-        ? {
-            type: 'Ready',
-            status: 'False',
-            reason: 'WorkloadsPending',
-            message: `waiting for the module volume on ${unpatched.map((w) => `${fd.workload.kind}/${w.metadata.name}`).join(', ')}`,
-          }
-        : {
-            type: 'Ready',
-            status: 'True',
-            reason: 'Applied',
-            message: `EnvoyFilter ${rendered.value.envoyFilter.metadata.name} loads ${digest}; ${matched.length} workload(s) matched`,
-          };
-    await this.writeStatus(cr, status, [
-      imageOk,
-      {
-        type: 'ModuleDistributed',
-        status: 'True',
-        reason: 'Distributed',
-        message: `all ${dist.readyAgents} ready agent(s) report ${digest}`,
-      },
-      ready,
-    ]);
-    return { requeueAfterMs };
+  private enqueueNamespaceWorkloads(ns: string): void {
+    for (const [kind, inf] of Object.entries(this.deps.caches.workloads))
+      for (const w of inf.list(ns))
+        this.deps.enqueue(workloadKey(kind as keyof typeof workloadResources, ns, w.metadata.name));
   }
 
   private async applyEnvoyFilter(
     cr: FilterDeploymentObject,
-    envoyFilter: { metadata: { name: string } },
-    digest: string,
+    envoyFilter: { metadata: { name: string; annotations?: Record<string, string> } },
   ): Promise<void> {
-    const { action } = await apply(this.client, Resources.envoyFilters, envoyFilter as unknown as KubeObject);
+    const { action } = await apply(
+      this.deps.client,
+      Resources.envoyFilters,
+      envoyFilter as unknown as KubeObject,
+    );
     if (action === 'unchanged') return;
-    this.metrics.envoyFiltersApplied.inc({ action });
+    this.deps.metrics.envoyFiltersApplied.inc({ action });
     await this.event(
       cr,
       'Normal',
       action === 'created' ? 'EnvoyFilterCreated' : 'EnvoyFilterUpdated',
-      `EnvoyFilter ${envoyFilter.metadata.name} loads ${digest}`,
+      `EnvoyFilter ${envoyFilter.metadata.name} loads ${envoyFilter.metadata.annotations?.[DIGEST_ANNOTATION]}`,
     );
   }
 
-  private ownedEnvoyFilter(ns: string, name: string, key: string): KubeObject | undefined {
-    const ef = this.caches.envoyFilters.get(envoyFilterName(name), ns);
-    return ef?.metadata.annotations?.[SOURCE_ANNOTATION] === key ? ef : undefined;
+  private ownedEnvoyFilter(ns: string, name: string, id: string): KubeObject | undefined {
+    const ef = this.deps.caches.envoyFilters.get(envoyFilterName(name), ns);
+    return ef?.metadata.annotations?.[SOURCE_ANNOTATION] === id ? ef : undefined;
   }
 
-  private async removeEnvoyFilter(ns: string, name: string, key: string): Promise<void> {
-    const ef = this.ownedEnvoyFilter(ns, name, key);
+  private async removeEnvoyFilter(ns: string, name: string, id: string): Promise<void> {
+    const ef = this.ownedEnvoyFilter(ns, name, id);
     if (!ef) return;
     try {
-      await this.client.delete(Resources.envoyFilters, ns, ef.metadata.name);
+      await this.deps.client.delete(Resources.envoyFilters, ns, ef.metadata.name);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
   }
 
-  private forget(key: string): void {
-    this.images.forget(key);
-    this.waitingSince.delete(key);
-  }
-
-  private async finalize(cr: FilterDeploymentObject, key: string): Promise<void> {
+  private async finalize(cr: FilterDeploymentObject, id: string): Promise<void> {
     const { namespace: ns, name } = cr.metadata;
-    await this.removeEnvoyFilter(ns, name, key);
-    this.forget(key);
-    this.images.initialPending.delete(key);
+    await this.removeEnvoyFilter(ns, name, id);
+    this.images.forget(id);
+    this.waitingSince.delete(id);
+    this.images.initialPending.delete(id);
     const kind = cr.spec?.workload?.kind;
     if (kind && workloadResources[kind] && cr.spec.workload.labels) {
       for (const w of this.workloads.matching(kind, ns, cr.spec.workload.labels))
         await this.workloads.reconcile(kind, ns, w.metadata.name);
     }
     await this.images.reconcile();
-    await this.client.patch(Resources.filterDeployments, ns, name, {
+    await this.deps.client.patch(Resources.filterDeployments, ns, name, {
       metadata: {
         finalizers: (cr.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
         resourceVersion: cr.metadata.resourceVersion,
       },
     });
-    this.log.info({ filterDeployment: key }, 'cleaned up');
+    this.deps.log.info({ filterDeployment: id }, 'cleaned up');
   }
 
   private async writeStatus(
@@ -365,7 +246,7 @@ export class Reconciler {
       conditions: buildConditions(old?.conditions, conditions, cr.metadata.generation),
     };
     if (sameStatus(old, next)) return;
-    await this.client.patch(
+    await this.deps.client.patch(
       Resources.filterDeployments,
       cr.metadata.namespace,
       cr.metadata.name,
@@ -395,7 +276,7 @@ export class Reconciler {
     reason: string,
     message: string,
   ): Promise<void> {
-    return this.events.record(
+    return this.deps.events.record(
       { ...cr, apiVersion: FILTER_DEPLOYMENT_API_VERSION, kind: FILTER_DEPLOYMENT_KIND },
       type,
       reason,

@@ -11,43 +11,52 @@ import type { Logger } from '../log.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { Resolver } from './types.js';
 
+export interface TagResolverDeps {
+  client: KubeClient;
+  resolver: Resolver;
+  metrics: ControllerMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
 export class TagResolver {
   private readonly resolved = new Map<string, { digest: string; at: number }>();
 
   constructor(
-    private readonly client: KubeClient,
-    private readonly resolver: Resolver,
-    private readonly metrics: ControllerMetrics,
-    private readonly log: Logger,
-    private readonly namespace: string,
-    private readonly refreshMs: number,
+    private readonly deps: TagResolverDeps,
+    private readonly opts: { namespace: string; refreshMs: number },
   ) {}
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
 
   async resolve(fd: ValidFilterDeployment): Promise<{ digest: string; problem?: string }> {
     if (fd.filter.reference.digest) return { digest: fd.filter.reference.digest };
     const cached = this.resolved.get(fd.filter.image);
     const fresh =
-      cached && (fd.filter.imagePullPolicy === 'IfNotPresent' || Date.now() - cached.at < this.refreshMs);
+      cached &&
+      (fd.filter.imagePullPolicy === 'IfNotPresent' || this.now() - cached.at < this.opts.refreshMs);
     if (cached && fresh) return { digest: cached.digest };
     try {
-      const secret = await this.client.find<KubeObject & { data?: Record<string, string> }>(
+      const secret = await this.deps.client.find<KubeObject & { data?: Record<string, string> }>(
         Resources.secrets,
-        this.namespace,
+        this.opts.namespace,
         PULL_SECRET_NAME,
       );
       const raw = secret?.data?.['.dockerconfigjson'];
-      const digest = await this.resolver(
+      const digest = await this.deps.resolver(
         fd.filter.image,
         raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
       );
-      this.log.debug({ image: fd.filter.image, digest }, 'resolved');
-      this.metrics.resolutions.inc({ result: 'ok' });
+      this.deps.log.debug({ image: fd.filter.image, digest }, 'resolved');
+      this.deps.metrics.resolutions.inc({ result: 'ok' });
       if (cached && cached.digest !== digest)
-        this.log.info({ image: fd.filter.image, from: cached.digest, to: digest }, 'tag moved');
-      this.resolved.set(fd.filter.image, { digest, at: Date.now() });
+        this.deps.log.info({ image: fd.filter.image, from: cached.digest, to: digest }, 'tag moved');
+      this.resolved.set(fd.filter.image, { digest, at: this.now() });
       return { digest };
     } catch (err) {
-      this.metrics.resolutions.inc({ result: 'error' });
+      this.deps.metrics.resolutions.inc({ result: 'error' });
       if (cached) return { digest: cached.digest, problem: describeError(err) };
       throw err;
     }

@@ -28,11 +28,6 @@ export const workloadResources: Record<WorkloadKind, ResourceRef> = {
   DaemonSet: Resources.daemonSets,
 };
 
-/** Queue keys: one per CR, one per workload, one for the images ConfigMap. */
-export const fdKey = (ns: string, name: string): string => `fd/${ns}/${name}`;
-export const wlKey = (kind: string, ns: string, name: string): string => `wl/${kind}/${ns}/${name}`;
-export const IMAGES_KEY = 'images';
-
 /** A CR's workload labels select a workload by its pod template's labels (what Istio's selector sees). */
 export function selects(labels: Record<string, string>, w: Workload): boolean {
   const podLabels = w.spec?.template?.metadata?.labels ?? {};

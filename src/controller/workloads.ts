@@ -24,10 +24,12 @@ export class Workloads {
   private readonly validations = new Map<string, { id: string; value: ValidFilterDeployment | undefined }>();
 
   constructor(
-    private readonly client: KubeClient,
-    private readonly caches: Caches,
-    private readonly events: EventRecorder,
-    private readonly metrics: ControllerMetrics,
+    private readonly deps: {
+      client: KubeClient;
+      caches: Caches;
+      events: EventRecorder;
+      metrics: ControllerMetrics;
+    },
     private readonly filtersDir: string | undefined,
   ) {}
 
@@ -52,20 +54,20 @@ export class Workloads {
 
   /** Workloads of `kind` in `ns` whose pod template carries `labels`. */
   matching(kind: WorkloadKind, ns: string, labels: Record<string, string>): Workload[] {
-    return this.caches.workloads[kind].list(ns).filter((w) => selects(labels, w));
+    return this.deps.caches.workloads[kind].list(ns).filter((w) => selects(labels, w));
   }
 
   async reconcile(kind: WorkloadKind, ns: string, name: string): Promise<void> {
-    const w = this.caches.workloads[kind]?.get(name, ns);
+    const w = this.deps.caches.workloads[kind]?.get(name, ns);
     if (!w) return;
-    const wanted = this.caches.filterDeployments.list(ns).some((cr) => this.targets(cr, kind, w));
+    const wanted = this.deps.caches.filterDeployments.list(ns).some((cr) => this.targets(cr, kind, w));
     let patch;
     try {
       patch = workloadPatch(w.spec?.template?.metadata?.annotations, wanted, { filtersDir: this.filtersDir });
     } catch (err) {
       if (!isMeshwasmError(err, 'INVALID_INPUT')) throw err;
       // The user's own annotation is in the way: say so on the workload, do not retry in a loop.
-      await this.events.record(
+      await this.deps.events.record(
         { ...w, apiVersion: 'apps/v1', kind },
         'Warning',
         'WasmVolumeConflict',
@@ -74,10 +76,10 @@ export class Workloads {
       return;
     }
     if (!patch) return;
-    await this.client.patch(workloadResources[kind], ns, name, {
+    await this.deps.client.patch(workloadResources[kind], ns, name, {
       metadata: { resourceVersion: w.metadata.resourceVersion },
       ...patch,
     });
-    this.metrics.workloadPatches.inc({ kind });
+    this.deps.metrics.workloadPatches.inc({ kind });
   }
 }

@@ -13,9 +13,9 @@ export interface LeaderElectionOptions {
   namespace: string;
   name: string;
   identity: string;
-  leaseDurationSeconds?: number; // default 15
-  renewDeadlineSeconds?: number; // default 10
-  retryPeriodSeconds?: number; // default 2
+  leaseDurationMs?: number; // default 15 s
+  renewDeadlineMs?: number; // default 10 s
+  retryPeriodMs?: number; // default 2 s
 }
 
 interface LeaseSpec {
@@ -45,9 +45,9 @@ export class LeaderElector {
     private readonly callbacks: { onStartedLeading(): void; onStoppedLeading(): void },
     private readonly log: Logger,
   ) {
-    this.duration = (opts.leaseDurationSeconds ?? 15) * 1000;
-    this.deadline = (opts.renewDeadlineSeconds ?? 10) * 1000;
-    this.retry = (opts.retryPeriodSeconds ?? 2) * 1000;
+    this.duration = opts.leaseDurationMs ?? 15_000;
+    this.deadline = opts.renewDeadlineMs ?? 10_000;
+    this.retry = opts.retryPeriodMs ?? 2_000;
   }
 
   isLeader(): boolean {

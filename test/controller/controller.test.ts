@@ -47,14 +47,14 @@ const options = (extra: Partial<ControllerOptions> = {}): ControllerOptions => (
   port: 0,
   host: '127.0.0.1',
   transport: { plainHttp: true, maxAttempts: 1 },
-  tagRefreshSeconds: 1,
-  distributionTimeoutSeconds: 120,
-  leaseDurationSeconds: 2,
-  renewDeadlineSeconds: 1.5,
-  retryPeriodSeconds: 0.25,
+  tagRefreshMs: 1000,
+  distributionTimeoutMs: 120_000,
+  leaseDurationMs: 2000,
+  renewDeadlineMs: 1500,
+  retryPeriodMs: 250,
   retryBaseMs: 50,
   retryMaxMs: 1000,
-  resyncSeconds: 30,
+  resyncMs: 30_000,
   ...extra,
 });
 
@@ -476,7 +476,7 @@ describe('restarts, replicas and timeouts', () => {
 
   it('turns a distribution that never completes into a DistributionTimeout condition', async () => {
     await controller!.stop();
-    controller = await startController(options({ distributionTimeoutSeconds: 1 }));
+    controller = await startController(options({ distributionTimeoutMs: 1000 }));
     await pushModule(registry.url, 'asm/slow', 'v1', 'slow');
     await createCr(filter('slow', `${registry.host}/asm/slow:v1`, { app: 'slow' }));
     const timedOut = await until(async () => {

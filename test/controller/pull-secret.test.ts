@@ -52,8 +52,8 @@ beforeAll(async () => {
     transport: { plainHttp: true, maxAttempts: 1 },
     retryBaseMs: 50,
     retryMaxMs: 500,
-    leaseDurationSeconds: 2,
-    retryPeriodSeconds: 0.25,
+    leaseDurationMs: 2000,
+    retryPeriodMs: 250,
   });
 }, 120_000);
 

@@ -38,7 +38,7 @@ describe.skipIf(real)(
         kubeconfig: server.kubeconfigPath,
         port,
         host: '127.0.0.1',
-        retryPeriodSeconds: 0.25,
+        retryPeriodMs: 250,
       }).then((c) => (controller = c));
       await until(
         async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200,

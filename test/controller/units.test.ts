@@ -1,6 +1,7 @@
 /** The controller's pure parts: the work queue, status conditions, agent reports. */
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from '../../src/controller/queue.js';
+import { filterKey, IMAGES_KEY, keyId, workloadKey, type QueueKey } from '../../src/controller/keys.js';
 import { buildConditions, sameStatus, statusPatch } from '../../src/controller/status.js';
 import { distribution, reportedDigests, type AgentPod } from '../../src/controller/agents.js';
 
@@ -22,6 +23,23 @@ describe('WorkQueue', () => {
     q.done('a');
     await waiting;
     expect(third).toBe('a');
+  });
+
+  it('deduplicates typed keys by their id, and hands back the key value', async () => {
+    const q = new WorkQueue<QueueKey>({ id: keyId });
+    q.add(filterKey('ns', 'a'));
+    q.add({ kind: 'filter', namespace: 'ns', name: 'a' });
+    q.add(workloadKey('Deployment', 'ns', 'a'));
+    q.add(IMAGES_KEY);
+    expect(q.length).toBe(3);
+    expect(await q.get()).toEqual(filterKey('ns', 'a'));
+    q.add(filterKey('ns', 'a')); // while in flight: requeued by done()
+    expect(await q.get()).toEqual(workloadKey('Deployment', 'ns', 'a'));
+    expect(await q.get()).toBe(IMAGES_KEY);
+    q.done(filterKey('ns', 'a'));
+    expect(await q.get()).toEqual(filterKey('ns', 'a'));
+    expect(keyId(workloadKey('StatefulSet', 'n', 'w'))).toBe('wl/StatefulSet/n/w');
+    q.shutDown();
   });
 
   it('backs off per key and resets on forget', () => {

@@ -63,8 +63,8 @@ beforeAll(async () => {
     transport: { plainHttp: true },
     retryBaseMs: 50,
     retryMaxMs: 1000,
-    leaseDurationSeconds: 2,
-    retryPeriodSeconds: 0.25,
+    leaseDurationMs: 2000,
+    retryPeriodMs: 250,
     logger: createLogger('controller', 'silent'),
   });
 }, 180_000);

@@ -53,9 +53,9 @@ describe('LeaderElector', () => {
         namespace: 'default',
         name: 'l',
         identity: 'b',
-        leaseDurationSeconds: 1,
-        renewDeadlineSeconds: 0.8,
-        retryPeriodSeconds: 0.1,
+        leaseDurationMs: 1000,
+        renewDeadlineMs: 800,
+        retryPeriodMs: 100,
       },
       { onStartedLeading: () => events.push('b+'), onStoppedLeading: () => events.push('b-') },
       log,
@@ -76,7 +76,7 @@ describe('LeaderElector', () => {
 
     const c = new LeaderElector(
       client,
-      { namespace: 'default', name: 'l', identity: 'c', leaseDurationSeconds: 30, retryPeriodSeconds: 0.1 },
+      { namespace: 'default', name: 'l', identity: 'c', leaseDurationMs: 30_000, retryPeriodMs: 100 },
       { onStartedLeading: () => events.push('c+'), onStoppedLeading: () => events.push('c-') },
       log,
     );

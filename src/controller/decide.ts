@@ -1,0 +1,278 @@
+/**
+ * The decision for one ASMFilterDeployment (pure): from what the reconciler read (the CR, its validation,
+ * the digest its image resolved to, the mesh config it owns, the workloads it selects, what the agents
+ * report, since when it has been waiting), what to write and in which order. The reconciler reads,
+ * calls this, and executes the result; every outcome is tested as a table without a cluster or a clock.
+ */
+import {
+  formatFieldErrors,
+  hasWasmVolumes,
+  pinnedReference,
+  renderFilterDeployment,
+  type EnvoyFilter,
+  type FilterDeploymentStatus,
+  type ValidationResult,
+} from '../mesh/index.js';
+import { describeError } from '../errors.js';
+import type { Distribution } from './agents.js';
+import { IMAGES_KEY, workloadKey, type QueueKey } from './keys.js';
+import type { ConditionInput } from './status.js';
+import { workloadResources, type FilterDeploymentObject, type Workload } from './types.js';
+
+export type FilterOutcome =
+  | 'Gone'
+  | 'InvalidSpec'
+  | 'ResolveFailed'
+  | 'RenderFailed'
+  | 'NoReadyAgents'
+  | 'Distributing'
+  | 'DistributionTimeout'
+  | 'WorkloadsPending'
+  | 'Applied';
+
+export interface WaitingState {
+  digest: string;
+  /** when the CR started waiting for the agents to report `digest` (ms since the epoch) */
+  since: number;
+}
+
+export interface FilterInput {
+  now: number;
+  /** undefined: the CR is gone */
+  cr: FilterDeploymentObject | undefined;
+  validation: ValidationResult | undefined;
+  /** the tag's digest (or the last known one, with the problem of the failed re-resolution) */
+  resolution: { digest?: string; problem?: string };
+  /** the EnvoyFilter this CR owns, if any, and the digest it loads */
+  applied?: { name: string; digest: string | undefined };
+  /** workloads of the CR's kind in its namespace that its labels select */
+  workloads: Workload[];
+  agents: Distribution;
+  waiting: WaitingState | undefined;
+  options: {
+    /** where the agents run (for messages) */
+    namespace: string;
+    distributionTimeoutMs: number;
+    tagRefreshMs: number;
+    filtersDir?: string;
+  };
+}
+
+export type MeshConfigAction =
+  { action: 'apply'; object: EnvoyFilter } | { action: 'remove' } | { action: 'keep' };
+
+/** What to write, in this order: images, keys, mesh config, images after, waiting state, status, error. */
+export interface FilterDecision {
+  outcome: FilterOutcome;
+  /** the CR's contribution to the images ConfigMap, written before the mesh config */
+  images?: Set<string>;
+  enqueue: QueueKey[];
+  /** re-check every workload of the CR's namespace (it may have to lose the module volume) */
+  recheckNamespace: boolean;
+  meshConfig: MeshConfigAction;
+  /** the contribution once the mesh config is written: a new set, or dropped */
+  imagesAfter?: Set<string> | 'forget';
+  waiting: 'keep' | 'clear' | WaitingState;
+  status?: { fields: FilterDeploymentStatus; conditions: ConditionInput[] };
+  requeueAfterMs?: number;
+  /** the reconcile fails with this message (after the writes) and is retried with backoff */
+  error?: string;
+}
+
+const nothing = (outcome: FilterOutcome): FilterDecision => ({
+  outcome,
+  enqueue: [],
+  recheckNamespace: false,
+  meshConfig: { action: 'keep' },
+  waiting: 'keep',
+});
+
+export function decideFilter(input: FilterInput): FilterDecision {
+  const { cr, options: opts } = input;
+  if (!cr || !input.validation) {
+    // Gone without our finalizer (or after it): make sure nothing of it is left behind.
+    return {
+      ...nothing('Gone'),
+      enqueue: [IMAGES_KEY],
+      recheckNamespace: true,
+      imagesAfter: 'forget',
+      waiting: 'clear',
+    };
+  }
+  if (!input.validation.ok) {
+    const c = {
+      status: 'False',
+      reason: 'InvalidSpec',
+      message: formatFieldErrors(input.validation.errors),
+    } as const;
+    return {
+      ...nothing('InvalidSpec'),
+      enqueue: [IMAGES_KEY],
+      recheckNamespace: true,
+      meshConfig: { action: 'remove' },
+      imagesAfter: 'forget',
+      waiting: 'clear',
+      status: {
+        fields: {},
+        conditions: [
+          { type: 'ImageResolved', ...c },
+          { type: 'ModuleDistributed', ...c },
+          { type: 'Ready', ...c },
+        ],
+      },
+    };
+  }
+  const fd = input.validation.value;
+  const ns = cr.metadata.namespace;
+  const appliedDigest = input.applied?.digest;
+  const { digest, problem: resolveProblem } = input.resolution;
+
+  // 1. The digest; the nodes keep the applied module until the mesh config names another.
+  const images = new Set<string>();
+  try {
+    if (appliedDigest) images.add(pinnedReference(fd.filter.reference, appliedDigest));
+    if (digest) images.add(pinnedReference(fd.filter.reference, digest));
+  } catch (err) {
+    // Only a resolver that hands back something else than a digest gets here; nothing is written.
+    return { ...nothing('RenderFailed'), error: describeError(err) };
+  }
+  const refresh =
+    fd.filter.imagePullPolicy === 'Always' && !fd.filter.reference.digest ? opts.tagRefreshMs : undefined;
+  if (!digest) {
+    const message = `cannot resolve ${fd.filter.image}: ${resolveProblem}`;
+    const keeps = appliedDigest
+      ? `; EnvoyFilter ${input.applied!.name} keeps the module ${appliedDigest}`
+      : '';
+    return {
+      ...nothing('ResolveFailed'),
+      images,
+      status: {
+        fields: { digest: appliedDigest },
+        conditions: [
+          { type: 'ImageResolved', status: 'False', reason: 'ResolveFailed', message },
+          {
+            type: 'ModuleDistributed',
+            status: 'Unknown',
+            reason: 'ResolveFailed',
+            message: 'the image has no digest yet',
+          },
+          { type: 'Ready', status: 'False', reason: 'ResolveFailed', message: `${message}${keeps}` },
+        ],
+      },
+      error: message,
+    };
+  }
+  const rendered = renderFilterDeployment(cr, digest, { filtersDir: opts.filtersDir });
+  if (!rendered.ok) return { ...nothing('RenderFailed'), images, error: formatFieldErrors(rendered.errors) };
+  const pinned = rendered.value.pinnedImage;
+
+  // 2. Workloads: patched by their own keys; the CR waits for them.
+  const kind = fd.workload.kind;
+  const unpatched = input.workloads.filter(
+    (w) => !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: opts.filtersDir }),
+  );
+  const enqueue: QueueKey[] = unpatched.map((w) => workloadKey(kind, ns, w.metadata.name));
+  const matchedNames = input.workloads.map((w) => `${kind}/${w.metadata.name}`).sort();
+  // Workloads this CR selected before (its labels or kind changed) may have to lose the volume.
+  for (const previous of cr.status?.matchedWorkloads ?? []) {
+    const [wkind, wname] = previous.split('/');
+    if (!matchedNames.includes(previous) && wkind && wname && wkind in workloadResources)
+      enqueue.push(workloadKey(wkind as keyof typeof workloadResources, ns, wname));
+  }
+
+  // 3. Distribution: every ready agent must hold the module before Envoy is told to load it.
+  const dist = input.agents;
+  const distributed = dist.readyAgents > 0 && dist.missing.length === 0;
+  const imageOk: ConditionInput = resolveProblem
+    ? {
+        type: 'ImageResolved',
+        status: 'False',
+        reason: 'ResolveFailed',
+        message: `re-resolving ${fd.filter.image} failed (${resolveProblem}); using ${digest}`,
+      }
+    : {
+        type: 'ImageResolved',
+        status: 'True',
+        reason: 'Resolved',
+        message: `${fd.filter.image} is ${digest}`,
+      };
+  const fields: FilterDeploymentStatus = { resolvedImage: pinned, digest, matchedWorkloads: matchedNames };
+  if (!distributed) {
+    const since = input.waiting?.digest === digest ? input.waiting.since : input.now;
+    const waited = input.now - since;
+    const timedOut = waited >= opts.distributionTimeoutMs;
+    const outcome: FilterOutcome =
+      dist.readyAgents === 0 ? 'NoReadyAgents' : timedOut ? 'DistributionTimeout' : 'Distributing';
+    const message =
+      dist.readyAgents === 0
+        ? `no ready meshwasm agent pod in ${opts.namespace} reports modules; is the agent DaemonSet running?`
+        : `${dist.missing.length} of ${dist.readyAgents} node(s) do not have ${digest} yet: ${dist.missing.slice(0, 20).join(', ')}${dist.missing.length > 20 ? ', ...' : ''}` +
+          (timedOut
+            ? ` (waited ${Math.round(waited / 1000)} s; check the agent logs and Events on those nodes)`
+            : '');
+    const held =
+      appliedDigest && appliedDigest !== digest ? `; EnvoyFilter keeps ${appliedDigest} until then` : '';
+    return {
+      outcome,
+      images,
+      enqueue,
+      recheckNamespace: false,
+      // The module already named by the EnvoyFilter is on the nodes that had it; other changes may go on.
+      meshConfig:
+        appliedDigest === digest
+          ? { action: 'apply', object: rendered.value.envoyFilter }
+          : { action: 'keep' },
+      waiting: { digest, since },
+      status: {
+        fields: { ...fields, missingNodes: dist.missing },
+        conditions: [
+          imageOk,
+          { type: 'ModuleDistributed', status: 'False', reason: outcome, message },
+          { type: 'Ready', status: 'False', reason: outcome, message: `${message}${held}` },
+        ],
+      },
+      requeueAfterMs: timedOut
+        ? refresh
+        : Math.min(refresh ?? Infinity, opts.distributionTimeoutMs - waited + 10),
+    };
+  }
+
+  // 4. The EnvoyFilter; the previous module is no longer referenced once it names the new one.
+  const ready: ConditionInput =
+    unpatched.length > 0
+      ? {
+          type: 'Ready',
+          status: 'False',
+          reason: 'WorkloadsPending',
+          message: `waiting for the module volume on ${unpatched.map((w) => `${kind}/${w.metadata.name}`).join(', ')}`,
+        }
+      : {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Applied',
+          message: `EnvoyFilter ${rendered.value.envoyFilter.metadata.name} loads ${digest}; ${input.workloads.length} workload(s) matched`,
+        };
+  return {
+    outcome: unpatched.length > 0 ? 'WorkloadsPending' : 'Applied',
+    images,
+    enqueue,
+    recheckNamespace: false,
+    meshConfig: { action: 'apply', object: rendered.value.envoyFilter },
+    imagesAfter: new Set([pinned]),
+    waiting: 'clear',
+    status: {
+      fields,
+      conditions: [
+        imageOk,
+        {
+          type: 'ModuleDistributed',
+          status: 'True',
+          reason: 'Distributed',
+          message: `all ${dist.readyAgents} ready agent(s) report ${digest}`,
+        },
+        ready,
+      ],
+    },
+    requeueAfterMs: refresh,
+  };
+}

@@ -1,0 +1,243 @@
+/** The controller's decision for one ASMFilterDeployment, outcome by outcome (pure: no cluster, no clock). */
+import { describe, expect, it } from 'vitest';
+import { decideFilter, type FilterInput } from '../../src/controller/decide.js';
+import { filterKey, IMAGES_KEY, workloadKey } from '../../src/controller/keys.js';
+import type { FilterDeploymentObject, Workload } from '../../src/controller/types.js';
+import { validateFilterDeployment, workloadPatch, type WorkloadMergePatch } from '../../src/mesh/index.js';
+
+const D1 = `sha256:${'1'.repeat(64)}`;
+const D2 = `sha256:${'2'.repeat(64)}`;
+const NOW = 1_000_000;
+
+function cr(extra: { image?: string; pullPolicy?: string; matched?: string[] } = {}): FilterDeploymentObject {
+  return {
+    apiVersion: 'istio.alibabacloud.com/v1beta1',
+    kind: 'ASMFilterDeployment',
+    metadata: { name: 'f', namespace: 'apps', generation: 3, uid: 'u' },
+    spec: {
+      workload: { kind: 'Deployment', labels: { app: 'details' } },
+      filter: {
+        patchContext: 'SIDECAR_INBOUND',
+        parameters: '{"a":1}',
+        image: extra.image ?? 'registry.example/filters/hello:v1',
+        rootID: 'my_root_id',
+        id: 'f.apps',
+        ...(extra.pullPolicy ? { imagePullPolicy: extra.pullPolicy } : {}),
+      },
+    },
+    ...(extra.matched ? { status: { matchedWorkloads: extra.matched } } : {}),
+  } as FilterDeploymentObject;
+}
+
+const patched = (workloadPatch(undefined, true) as WorkloadMergePatch).spec.template.metadata.annotations;
+function workload(name: string, withVolume = true): Workload {
+  return {
+    metadata: { name, namespace: 'apps' },
+    spec: {
+      template: {
+        metadata: {
+          labels: { app: 'details' },
+          ...(withVolume ? { annotations: patched as Record<string, string> } : {}),
+        },
+      },
+    },
+  };
+}
+
+function input(over: Partial<FilterInput> & { object?: FilterDeploymentObject } = {}): FilterInput {
+  const object = 'object' in over ? over.object : cr();
+  return {
+    now: NOW,
+    cr: object,
+    validation: object ? validateFilterDeployment(object) : undefined,
+    resolution: { digest: D1 },
+    workloads: [workload('details-v1')],
+    agents: { readyAgents: 2, missing: [] },
+    waiting: undefined,
+    options: { namespace: 'istio-system', distributionTimeoutMs: 60_000, tagRefreshMs: 5_000 },
+    ...over,
+  };
+}
+
+const ready = (d: ReturnType<typeof decideFilter>) => d.status?.conditions.find((c) => c.type === 'Ready');
+const pinned = (digest: string) => `registry.example/filters/hello@${digest}`;
+
+describe('decideFilter', () => {
+  it('Gone: drops the contribution and the waiting state, re-checks the namespace workloads', () => {
+    const d = decideFilter(input({ object: undefined }));
+    expect(d).toMatchObject({
+      outcome: 'Gone',
+      imagesAfter: 'forget',
+      waiting: 'clear',
+      recheckNamespace: true,
+      meshConfig: { action: 'keep' },
+      enqueue: [IMAGES_KEY],
+    });
+    expect(d.status).toBeUndefined();
+  });
+
+  it('InvalidSpec: removes the mesh config, says which field on all three conditions, no retry', () => {
+    const bad = cr();
+    (bad.spec.filter as { patchContext: string }).patchContext = 'NOWHERE';
+    const d = decideFilter(input({ object: bad }));
+    expect(d.outcome).toBe('InvalidSpec');
+    expect(d.meshConfig).toEqual({ action: 'remove' });
+    expect(d.imagesAfter).toBe('forget');
+    expect(d.error).toBeUndefined();
+    expect(d.status!.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['ImageResolved', 'False', 'InvalidSpec'],
+      ['ModuleDistributed', 'False', 'InvalidSpec'],
+      ['Ready', 'False', 'InvalidSpec'],
+    ]);
+    expect(ready(d)!.message).toContain('spec.filter.patchContext');
+  });
+
+  it('ResolveFailed without a kept digest: nothing for the nodes, an error to retry with backoff', () => {
+    const d = decideFilter(input({ resolution: { problem: 'connection refused' } }));
+    expect(d.outcome).toBe('ResolveFailed');
+    expect([...d.images!]).toEqual([]);
+    expect(d.meshConfig).toEqual({ action: 'keep' });
+    expect(d.error).toContain('cannot resolve registry.example/filters/hello:v1: connection refused');
+    expect(d.status!.fields).toEqual({ digest: undefined });
+    expect(ready(d)!.message).not.toContain('keeps');
+  });
+
+  it('ResolveFailed with a kept digest: the applied module stays on the nodes and in the status', () => {
+    const d = decideFilter(
+      input({ resolution: { problem: 'unauthorized' }, applied: { name: 'ef', digest: D1 } }),
+    );
+    expect(d.outcome).toBe('ResolveFailed');
+    expect([...d.images!]).toEqual([pinned(D1)]);
+    expect(d.meshConfig).toEqual({ action: 'keep' });
+    expect(d.status!.fields).toEqual({ digest: D1 });
+    expect(ready(d)!.message).toContain(`EnvoyFilter ef keeps the module ${D1}`);
+    expect(d.error).toBeDefined();
+  });
+
+  it('RenderFailed: a digest that is not one fails the reconcile without writing status', () => {
+    const d = decideFilter(input({ resolution: { digest: 'sha256:short' } }));
+    expect(d.outcome).toBe('RenderFailed');
+    expect(d.status).toBeUndefined();
+    expect(d.images).toBeUndefined();
+    expect(d.error).toContain('"sha256:short" is not a manifest digest');
+  });
+
+  it('NoReadyAgents: waits, says the DaemonSet may not be running', () => {
+    const d = decideFilter(input({ agents: { readyAgents: 0, missing: [] } }));
+    expect(d.outcome).toBe('NoReadyAgents');
+    expect(d.meshConfig).toEqual({ action: 'keep' });
+    expect(d.waiting).toEqual({ digest: D1, since: NOW });
+    expect(ready(d)!.message).toContain('no ready meshwasm agent pod in istio-system');
+    expect(d.requeueAfterMs).toBe(60_010);
+  });
+
+  it('Distributing: names the missing nodes, holds the applied digest, requeues at the timeout', () => {
+    const d = decideFilter(
+      input({
+        resolution: { digest: D2 },
+        applied: { name: 'ef', digest: D1 },
+        agents: { readyAgents: 3, missing: ['node-c'] },
+        waiting: { digest: D2, since: NOW - 20_000 },
+      }),
+    );
+    expect(d.outcome).toBe('Distributing');
+    expect([...d.images!].sort()).toEqual([pinned(D1), pinned(D2)]);
+    expect(d.meshConfig).toEqual({ action: 'keep' }); // the EnvoyFilter keeps D1
+    expect(d.imagesAfter).toBeUndefined();
+    expect(d.waiting).toEqual({ digest: D2, since: NOW - 20_000 });
+    expect(d.status!.fields.missingNodes).toEqual(['node-c']);
+    expect(ready(d)!.message).toBe(
+      `1 of 3 node(s) do not have ${D2} yet: node-c; EnvoyFilter keeps ${D1} until then`,
+    );
+    expect(d.requeueAfterMs).toBe(40_010);
+  });
+
+  it('Distributing with the applied digest: other changes to the EnvoyFilter still go on', () => {
+    const d = decideFilter(
+      input({ applied: { name: 'ef', digest: D1 }, agents: { readyAgents: 2, missing: ['node-b'] } }),
+    );
+    expect(d.outcome).toBe('Distributing');
+    expect(d.meshConfig.action).toBe('apply');
+  });
+
+  it('a new digest restarts the wait; a tag refresh shorter than the timeout wins', () => {
+    const d = decideFilter(
+      input({
+        object: cr({ pullPolicy: 'Always' }),
+        agents: { readyAgents: 1, missing: ['node-a'] },
+        waiting: { digest: D2, since: NOW - 59_000 },
+      }),
+    );
+    expect(d.waiting).toEqual({ digest: D1, since: NOW });
+    expect(d.requeueAfterMs).toBe(5_000);
+  });
+
+  it('DistributionTimeout: after the timeout, says how long and where to look; only the refresh requeues', () => {
+    const d = decideFilter(
+      input({
+        agents: { readyAgents: 2, missing: ['node-b'] },
+        waiting: { digest: D1, since: NOW - 61_000 },
+      }),
+    );
+    expect(d.outcome).toBe('DistributionTimeout');
+    expect(ready(d)!.message).toContain('(waited 61 s; check the agent logs and Events on those nodes)');
+    expect(d.requeueAfterMs).toBeUndefined();
+  });
+
+  it('WorkloadsPending: applies the EnvoyFilter and enqueues the workloads that lack the volume', () => {
+    const d = decideFilter(input({ workloads: [workload('a'), workload('b', false)] }));
+    expect(d.outcome).toBe('WorkloadsPending');
+    expect(d.meshConfig.action).toBe('apply');
+    expect(d.enqueue).toEqual([workloadKey('Deployment', 'apps', 'b')]);
+    expect(ready(d)!.message).toBe('waiting for the module volume on Deployment/b');
+  });
+
+  it('Applied: the EnvoyFilter names the digest, the old module is dropped after, the wait is over', () => {
+    const d = decideFilter(
+      input({
+        resolution: { digest: D2 },
+        applied: { name: 'ef', digest: D1 },
+        waiting: { digest: D2, since: 1 },
+      }),
+    );
+    expect(d.outcome).toBe('Applied');
+    expect([...d.images!].sort()).toEqual([pinned(D1), pinned(D2)]);
+    expect(d.meshConfig.action).toBe('apply');
+    if (d.meshConfig.action === 'apply')
+      expect(d.meshConfig.object.metadata.annotations?.['wasm.meshwasm.io/digest']).toBe(D2);
+    expect([...(d.imagesAfter as Set<string>)]).toEqual([pinned(D2)]);
+    expect(d.waiting).toBe('clear');
+    expect(d.status!.fields).toEqual({
+      resolvedImage: pinned(D2),
+      digest: D2,
+      matchedWorkloads: ['Deployment/details-v1'],
+    });
+    expect(d.status!.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['ImageResolved', 'True', 'Resolved'],
+      ['ModuleDistributed', 'True', 'Distributed'],
+      ['Ready', 'True', 'Applied'],
+    ]);
+    expect(d.requeueAfterMs).toBeUndefined(); // IfNotPresent: the tag is not re-resolved
+  });
+
+  it('a failed re-resolution keeps the last digest and says so on ImageResolved', () => {
+    const d = decideFilter(input({ resolution: { digest: D1, problem: 'timeout' } }));
+    expect(d.outcome).toBe('Applied');
+    expect(d.status!.conditions[0]).toMatchObject({ status: 'False', reason: 'ResolveFailed' });
+  });
+
+  it('workloads the CR selected before are re-checked (they may lose the volume)', () => {
+    const d = decideFilter(
+      input({ object: cr({ matched: ['Deployment/details-v1', 'StatefulSet/old', 'Bogus/x'] }) }),
+    );
+    expect(d.enqueue).toEqual([workloadKey('StatefulSet', 'apps', 'old')]);
+  });
+
+  it('a digest in the image wins over the resolution, and needs no refresh', () => {
+    const d = decideFilter(
+      input({ object: cr({ image: `registry.example/filters/hello@${D2}` }), resolution: { digest: D2 } }),
+    );
+    expect(d.status!.fields.resolvedImage).toBe(pinned(D2));
+    expect(filterKey('apps', 'f')).toEqual({ kind: 'filter', namespace: 'apps', name: 'f' });
+  });
+});
