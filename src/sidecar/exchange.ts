@@ -1,7 +1,10 @@
 /**
  * Moves one request/response between the client and the upstream, asking the stream's filter chain
  * (StreamChain) at each step what to forward. Bodies are piped when no filter reads them, otherwise
- * streamed chunk by chunk through the chain. Local replies are encoded through the chain like Envoy's;
+ * streamed chunk by chunk through the chain (body-pump.ts). Headers leave as soon as the chain
+ * continues them, with the framing they say (never an invented content-length); only when they carry
+ * a content-length and a filter reads the body do they wait for the first bytes the chain releases,
+ * so a filter that buffers and replaces the body gets a length that matches it. Local replies are encoded through the chain like Envoy's;
  * a fail-closed filter's failure becomes a 503 (or a reset once the response has started). Nothing
  * here throws into the server.
  */
@@ -13,20 +16,13 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { describeError } from '../errors.js';
-import type { Direction, HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
-import {
-  CONTINUE,
-  FailClosed,
-  StreamChain,
-  type BodyResult,
-  type ChainSettings,
-  type Outcome,
-} from './stream-chain.js';
-import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs, trailerPairs } from './headers.js';
+import type { HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
+import { flushHeadersSoon, pumpBody } from './body-pump.js';
+import { FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
+import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs } from './headers.js';
 
-const EMPTY = new Uint8Array(0);
+const hasLength = (pairs: HeaderPairs): boolean => pairs.some(([k]) => k === 'content-length');
 
 /** A local response as response header pairs (Envoy adds a content-type to a body that has none). */
 function localPairs(response: LocalResponse): HeaderPairs {
@@ -88,8 +84,13 @@ export class Exchange {
     const headers = headerRecord(pairs);
     headers.host = pseudo(pairs, ':authority') ?? this.ctx.upstream.host;
     // Piping is cheapest, but it cannot show the body to filters nor carry trailers.
-    const filtersReadBody = this.chain.wantsBody('request') || req.headers.trailer !== undefined;
-    if (hasBody && filtersReadBody) delete headers['content-length']; // set again once the body is known
+    const readBody = hasBody && (this.chain.wantsBody('request') || req.headers.trailer !== undefined);
+    // Framing is what the headers say once the filters are done with them: a length the client (or a
+    // filter) set is kept, and without one the body goes chunked (set explicitly: Node would not chunk
+    // a GET). Trailers need chunked encoding.
+    if (hasBody && req.headers.trailer !== undefined) delete headers['content-length'];
+    if (hasBody && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+    const hold = readBody && headers['content-length'] !== undefined;
     const { upstream } = this.ctx;
     const ureq = httpRequest({
       hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
@@ -103,10 +104,14 @@ export class Exchange {
     ureq.on('response', (ures) => void this.onResponse(ures).catch((err) => this.abortWith(err)));
     ureq.on('error', (err) => this.onUpstreamError(err));
 
-    if (!hasBody) ureq.end();
-    else if (!filtersReadBody) req.pipe(ureq);
+    if (!hasBody) {
+      ureq.end();
+      return;
+    }
+    if (!hold) flushHeadersSoon(ureq);
+    if (!readBody) req.pipe(ureq);
     else {
-      const result = await this.pump('request', req, ureq);
+      const result = await pumpBody(this.chain, 'request', req, ureq, hold);
       if (result.kind !== 'continue') this.conclude(result);
     }
   }
@@ -135,101 +140,6 @@ export class Exchange {
     return this.chain.open(info); // a promise only when a VM had to be started
   }
 
-  /**
-   * Streams a body through the chain with one chunk of read-ahead, so the last chunk is delivered with
-   * end_of_stream set. Chunks before the last run synchronously in the 'data' handler (no promise per
-   * chunk); backpressure pauses the source. Headers are flushed with the first bytes that leave the
-   * chain: if that is the whole body it gets an exact content-length, otherwise it is sent chunked.
-   */
-  private pump(
-    direction: Direction,
-    source: Readable,
-    sink: ClientRequest | ServerResponse,
-  ): Promise<Outcome> {
-    return new Promise<Outcome>((resolve, reject) => {
-      let prev: Uint8Array | undefined;
-      let first = true;
-      let settled = false;
-      const settle = (outcome: Outcome): void => {
-        if (settled) return;
-        settled = true;
-        source.off('data', onData);
-        if (outcome.kind !== 'continue') source.resume(); // drain what is left, it goes nowhere
-        resolve(outcome);
-      };
-      const forward = (data: Uint8Array, eos: boolean): boolean => {
-        if (first && (data.length > 0 || eos)) {
-          first = false;
-          // Trailers need chunked encoding, so only a trailer-less body gets a content-length.
-          if (eos && (source as IncomingMessage).rawTrailers.length === 0)
-            sink.setHeader('content-length', data.length);
-        }
-        return data.length > 0 ? sink.write(data) : true;
-      };
-      const onData = (chunk: Uint8Array): void => {
-        const ready = prev;
-        prev = chunk;
-        if (ready === undefined || settled) return;
-        try {
-          const step = this.chain.bodyChunk(direction, ready);
-          if (step.outcome.kind !== 'continue') return settle(step.outcome);
-          if (!forward(step.data, false)) {
-            source.pause();
-            sink.once('drain', () => source.resume());
-          }
-        } catch (err) {
-          settled = true;
-          reject(err);
-        }
-      };
-      source.on('data', onData);
-      source.once('error', () => settle({ kind: 'reset', filter: '' }));
-      const fail = (err: unknown): void => {
-        settled = true;
-        reject(err);
-      };
-      const end = ({ outcome, data }: BodyResult): void | Promise<void> => {
-        if (outcome.kind !== 'continue') return settle(outcome);
-        if ((source as IncomingMessage).rawTrailers.length === 0) {
-          // Headers, the last bytes and the end leave in one write: no trailers to wait for.
-          if (first) sink.setHeader('content-length', data.length);
-          sink.end(data.length > 0 ? data : undefined);
-          return settle(CONTINUE);
-        }
-        forward(data, true);
-        return this.trailersPhase(direction, source, sink).then(() => settle(CONTINUE));
-      };
-      source.once('end', () => {
-        if (settled) return;
-        try {
-          // Synchronous unless a filter pauses on the last chunk: no promise for the usual case.
-          const last = this.chain.lastBody(direction, prev ?? EMPTY);
-          const ending = last instanceof Promise ? last.then(end) : end(last);
-          if (ending) ending.catch(fail);
-        } catch (err) {
-          fail(err);
-        }
-      });
-    });
-  }
-
-  private async trailersPhase(
-    direction: Direction,
-    source: Readable,
-    sink: ClientRequest | ServerResponse,
-  ): Promise<void> {
-    const raw = (source as IncomingMessage).rawTrailers ?? [];
-    const trailers = trailerPairs(raw);
-    if (trailers.length > 0) {
-      const outcome = await this.chain.trailers(direction, trailers);
-      if (outcome.kind !== 'continue') return this.conclude(outcome);
-      if (trailers.length > 0 && !sink.headersSent)
-        sink.setHeader('trailer', trailers.map(([k]) => k).join(', '));
-      sink.addTrailers(headerRecord(trailers));
-    }
-    sink.end();
-  }
-
   private async onResponse(ures: IncomingMessage): Promise<void> {
     if (this.done) {
       ures.resume();
@@ -250,15 +160,23 @@ export class Exchange {
     }
     const { res } = this;
     res.statusCode = Number(pseudo(pairs, ':status') ?? status);
-    const filtersReadBody = this.chain.wantsBody('response') || ures.headers.trailer !== undefined;
-    applyHeaders(res, filtersReadBody && !eos ? pairs.filter(([k]) => k !== 'content-length') : pairs);
+    const readBody = !eos && (this.chain.wantsBody('response') || ures.headers.trailer !== undefined);
+    // The headers as the filters left them: a length the upstream or a filter set goes out as it is,
+    // none is ever invented (Node would add one to a body written in one piece), trailers need chunks.
+    const framed = ures.headers.trailer !== undefined ? pairs.filter(([k]) => k !== 'content-length') : pairs;
+    applyHeaders(res, framed);
     if (eos) {
       ures.resume();
       res.end();
-    } else if (!filtersReadBody) {
-      ures.pipe(res);
-    } else {
-      const result = await this.pump('response', ures, res);
+      return;
+    }
+    const length = hasLength(framed);
+    if (!length) res.removeHeader('content-length'); // tells Node not to add one: chunked
+    const hold = readBody && length;
+    if (!hold) flushHeadersSoon(res);
+    if (!readBody) ures.pipe(res);
+    else {
+      const result = await pumpBody(this.chain, 'response', ures, res, hold);
       if (result.kind !== 'continue') this.conclude(result);
     }
   }
@@ -302,7 +220,7 @@ export class Exchange {
     if (outcome.kind !== 'continue') return this.conclude(outcome);
     let data = body;
     if (body.length > 0) {
-      const result = await this.chain.lastBody('response', body);
+      const result = await this.chain.body('response', body, true);
       if (result.outcome.kind !== 'continue') return this.conclude(result.outcome);
       data = result.data;
     }

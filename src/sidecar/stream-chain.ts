@@ -6,7 +6,14 @@
  */
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { Direction, HeaderPairs, HttpStream, LocalResponse, StreamInfo } from '../runtime/index.js';
+import type {
+  Decision,
+  Direction,
+  HeaderPairs,
+  HttpStream,
+  LocalResponse,
+  StreamInfo,
+} from '../runtime/index.js';
 import type { LoadedFilter } from './chain.js';
 
 export type Outcome =
@@ -20,7 +27,23 @@ export interface BodyResult {
   /** The bytes to forward now (empty while a filter buffers). */
   data: Uint8Array;
 }
-type BodyStep = BodyResult | { waitAt: number };
+
+/** One phase (headers, body or trailers of one direction) as the driver runs it on each filter. */
+interface Phase {
+  direction: Direction;
+  /** Runs the phase's callback on one filter's stream. */
+  call(stream: HttpStream): Decision;
+  /** Filters the phase passes by (a body phase skips filters without body callbacks). */
+  skip?(stream: HttpStream): boolean;
+  /** After a filter continued (or failed open): e.g. take what it released for the next filter. */
+  passed?(stream: HttpStream): void;
+  /** A filter paused: 'wait' for it to resume, or the phase's outcome now (a body chunk it buffers). */
+  paused(a: Active): Outcome | 'wait';
+}
+interface BodyPhase extends Phase {
+  /** The bytes on their way through the chain. */
+  data: Uint8Array;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -104,109 +127,117 @@ export class StreamChain {
   }
 
   /**
-   * Runs a header phase through the chain. Synchronous unless a filter pauses: only then is the rest of
-   * the phase a promise, so the common path costs no promise and no microtask turn.
+   * Runs a header phase through the chain (request: chain order, response: reverse). Synchronous unless
+   * a filter pauses: only then is the rest of the phase a promise, so the common path costs no promise
+   * and no microtask turn. A pause here is Envoy's StopAllIteration (proxy-wasm hosts turn a header
+   * StopIteration into it): nothing moves on until the filter continues the stream.
    */
   headers(direction: Direction, pairs: HeaderPairs, eos: boolean): Outcome | Promise<Outcome> {
-    const list = this.ordered(direction);
-    for (let i = 0; i < list.length; i++) {
-      const a = list[i]!;
-      if (!this.active.includes(a)) continue;
-      try {
-        const d: string =
-          direction === 'request'
-            ? a.stream.requestHeaders(pairs, eos)
-            : a.stream.responseHeaders(pairs, eos);
-        if (d === 'pause') return this.headersAfterPause(direction, pairs, eos, list, i);
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return outcome;
-        this.note(a, 'continue');
-      } catch (err) {
-        this.policy(a.filter, err);
-      }
-    }
-    return CONTINUE;
-  }
-
-  /** The rest of a header phase once filter `at` of `list` paused: wait for it, then go on. */
-  private async headersAfterPause(
-    direction: Direction,
-    pairs: HeaderPairs,
-    eos: boolean,
-    list: Active[],
-    at: number,
-  ): Promise<Outcome> {
-    for (let i = at; i < list.length; i++) {
-      const a = list[i]!;
-      if (!this.active.includes(a)) continue;
-      try {
-        let d: string =
-          i === at
-            ? 'pause'
-            : direction === 'request'
-              ? a.stream.requestHeaders(pairs, eos)
-              : a.stream.responseHeaders(pairs, eos);
-        const paused = d === 'pause';
-        if (paused) d = await a.stream.waitResume(direction);
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return outcome;
-        this.note(a, paused ? `${direction} paused, continued` : 'continue');
-      } catch (err) {
-        this.policy(a.filter, err);
-      }
-    }
-    return CONTINUE;
-  }
-
-  /** A body chunk that is not the last one: always synchronous (a pause here just buffers). */
-  bodyChunk(direction: Direction, chunk: Uint8Array): BodyResult {
-    const step = this.bodyFrom(direction, this.ordered(direction), 0, chunk, false);
-    return 'waitAt' in step ? { outcome: CONTINUE, data: EMPTY } : step;
+    const phase: Phase = {
+      direction,
+      call:
+        direction === 'request' ? (s) => s.requestHeaders(pairs, eos) : (s) => s.responseHeaders(pairs, eos),
+      paused: () => 'wait',
+    };
+    return this.dispatch(phase, this.ordered(direction), 0);
   }
 
   /**
-   * The last chunk: filters may pause on it (e.g. for an http call) and resume later. Synchronous
-   * unless one does.
+   * One body chunk through the chain, as Envoy's `on_*_body(size, end_of_stream)`. A chunk that is not
+   * the last is always synchronous: a filter that pauses on it buffers it (nothing goes further this
+   * time, and the filter sees it again with the next one). The call with `eos` (usually with no new
+   * bytes: the stream just ended) may pause, e.g. for an http call; only then is the result a promise.
    */
-  lastBody(direction: Direction, chunk: Uint8Array): BodyResult | Promise<BodyResult> {
-    const list = this.ordered(direction);
-    const step = this.bodyFrom(direction, list, 0, chunk, true);
-    return 'waitAt' in step ? this.lastBodyAfterPause(direction, list, step) : step;
+  body(direction: Direction, chunk: Uint8Array, eos: boolean): BodyResult | Promise<BodyResult> {
+    const phase: BodyPhase = {
+      direction,
+      data: chunk,
+      call:
+        direction === 'request'
+          ? (s) => s.requestBody(phase.data, eos)
+          : (s) => s.responseBody(phase.data, eos),
+      skip: (s) => !s.wantsBody(direction),
+      // What the filter released (or, after a fail-open failure, what it held) goes on to the next one.
+      passed: (s) => {
+        phase.data = s.takeBody(direction);
+      },
+      paused: (a) => {
+        if (eos) return 'wait';
+        phase.data = EMPTY;
+        if (a.stream.state.body(direction).length > this.settings.maxBufferedBytes)
+          return this.overflow(a, direction);
+        return CONTINUE;
+      },
+    };
+    const outcome = this.dispatch(phase, this.ordered(direction), 0);
+    const result = (o: Outcome): BodyResult =>
+      o.kind === 'continue' ? { outcome: o, data: phase.data } : { outcome: o, data: EMPTY };
+    return outcome instanceof Promise ? outcome.then(result) : result(outcome);
   }
 
-  private async lastBodyAfterPause(
-    direction: Direction,
-    list: Active[],
-    first: BodyStep,
-  ): Promise<BodyResult> {
-    let step = first;
-    while ('waitAt' in step) {
-      const a = list[step.waitAt]!;
-      try {
-        const outcome = this.outcomeOf(a, await a.stream.waitResume(direction));
-        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
-      } catch (err) {
-        this.policy(a.filter, err);
-      }
-      step = this.bodyFrom(direction, list, step.waitAt + 1, a.stream.takeBody(direction), true);
-    }
-    return step;
+  /** A body chunk that is not the last one: always synchronous. */
+  bodyChunk(direction: Direction, chunk: Uint8Array): BodyResult {
+    return this.body(direction, chunk, false) as BodyResult;
   }
 
-  async trailers(direction: Direction, trailers: HeaderPairs): Promise<Outcome> {
-    for (const a of this.ordered(direction)) {
-      if (!this.active.includes(a)) continue;
+  /** Trailers end the stream: a filter may pause on them; synchronous unless one does. */
+  trailers(direction: Direction, trailers: HeaderPairs): Outcome | Promise<Outcome> {
+    const phase: Phase = {
+      direction,
+      call:
+        direction === 'request' ? (s) => s.requestTrailers(trailers) : (s) => s.responseTrailers(trailers),
+      paused: () => 'wait',
+    };
+    return this.dispatch(phase, this.ordered(direction), 0);
+  }
+
+  /**
+   * The one phase driver, in the shape of hono's compose `dispatch(i)`: runs `phase` on filter `i` of
+   * `list` and on, and returns the outcome, or a promise of it once a filter paused and must be waited
+   * for (the rest of the phase then runs after it resumes, from `i + 1`). A filter that throws gets its
+   * policy: fail-open drops it and the phase goes on, fail-closed throws FailClosed.
+   */
+  private dispatch(phase: Phase, list: Active[], i: number): Outcome | Promise<Outcome> {
+    for (; i < list.length; i++) {
+      const a = list[i]!;
+      if (!this.active.includes(a) || phase.skip?.(a.stream)) continue;
+      let d: Decision;
       try {
-        let d: string =
-          direction === 'request' ? a.stream.requestTrailers(trailers) : a.stream.responseTrailers(trailers);
-        if (d === 'pause') d = await a.stream.waitResume(direction);
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return outcome;
+        d = phase.call(a.stream);
       } catch (err) {
-        this.policy(a.filter, err);
+        this.failed(phase, a, err);
+        continue;
       }
+      if (d === 'pause') {
+        const held = phase.paused(a);
+        if (held !== 'wait') return held;
+        return this.afterPause(phase, list, i);
+      }
+      const outcome = this.outcomeOf(a, d);
+      if (outcome.kind !== 'continue') return outcome;
+      this.note(a, 'continue');
+      phase.passed?.(a.stream);
     }
     return CONTINUE;
+  }
+
+  /** Filter `at` paused: wait for it to resume, then dispatch the rest of the phase. */
+  private async afterPause(phase: Phase, list: Active[], at: number): Promise<Outcome> {
+    const a = list[at]!;
+    try {
+      const outcome = this.outcomeOf(a, await a.stream.waitResume(phase.direction));
+      if (outcome.kind !== 'continue') return outcome;
+      this.note(a, `${phase.direction} paused, continued`);
+      phase.passed?.(a.stream);
+    } catch (err) {
+      this.failed(phase, a, err);
+    }
+    return this.dispatch(phase, list, at + 1);
+  }
+
+  private failed(phase: Phase, a: Active, err: unknown): void {
+    this.policy(a.filter, err); // throws FailClosed for a fail-closed filter
+    phase.passed?.(a.stream); // fail-open: what it held goes on unfiltered
   }
 
   /** Before a local reply is encoded through the chain, every filter may see response callbacks again. */
@@ -251,7 +282,7 @@ export class StreamChain {
       this.decisions[a.filter.name] = decision;
   }
 
-  private outcomeOf(a: Active, d: string): Outcome {
+  private outcomeOf(a: Active, d: Decision): Outcome {
     if (d === 'local' && a.stream.localResponse) {
       this.note(a, `local ${a.stream.localResponse.status}`);
       return { kind: 'local', filter: a.filter.name, response: a.stream.localResponse };
@@ -263,44 +294,8 @@ export class StreamChain {
     return CONTINUE;
   }
 
-  /**
-   * Runs one body chunk through the chain from filter `start` on, synchronously. It only stops early
-   * when a filter pauses at end of stream (the caller must wait for it to resume); a pause before the
-   * end just means "buffered in that filter", so nothing goes further this time.
-   */
-  private bodyFrom(
-    direction: Direction,
-    list: Active[],
-    start: number,
-    chunk: Uint8Array,
-    eos: boolean,
-  ): BodyStep {
-    let data = chunk;
-    for (let i = start; i < list.length; i++) {
-      const a = list[i]!;
-      if (!this.active.includes(a) || !a.stream.wantsBody(direction)) continue;
-      try {
-        const d =
-          direction === 'request' ? a.stream.requestBody(data, eos) : a.stream.responseBody(data, eos);
-        if (d === 'pause') {
-          if (eos) return { waitAt: i };
-          if (a.stream.state.body(direction).length > this.settings.maxBufferedBytes)
-            return this.overflow(a, direction);
-          return { outcome: CONTINUE, data: EMPTY };
-        }
-        const outcome = this.outcomeOf(a, d);
-        if (outcome.kind !== 'continue') return { outcome, data: EMPTY };
-        data = a.stream.takeBody(direction);
-      } catch (err) {
-        this.policy(a.filter, err);
-        data = a.stream.takeBody(direction); // fail-open: what it held goes on unfiltered
-      }
-    }
-    return { outcome: CONTINUE, data };
-  }
-
   /** A filter buffered more than allowed: 413 for a request body, 500 for a response body, as Envoy does. */
-  private overflow(a: Active, direction: Direction): BodyResult {
+  private overflow(a: Active, direction: Direction): Outcome {
     const limit = this.settings.maxBufferedBytes;
     this.note(a, `${direction} body over ${limit} bytes buffered`);
     this.settings.logger.warn(
@@ -317,6 +312,6 @@ export class StreamChain {
       headers: [],
       grpcStatus: -1,
     };
-    return { outcome: { kind: 'local', filter: a.filter.name, response }, data: EMPTY };
+    return { kind: 'local', filter: a.filter.name, response };
   }
 }

@@ -1,0 +1,112 @@
+/**
+ * Moves one message body from its source (the client's request or the upstream's response) through the
+ * stream's filter chain to its sink, as Envoy's filter manager does: every chunk goes through the chain
+ * as soon as it arrives and what the chain releases is written at once (`on_*_body(size, false)`); the
+ * end is signalled by a final call with `end_of_stream` and no new bytes; trailers, if any, follow.
+ * Backpressure pauses the source. Framing: see `Framing` and exchange.ts.
+ */
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { Direction } from '../runtime/index.js';
+import { headerRecord, trailerPairs } from './headers.js';
+import { CONTINUE, type BodyResult, type Outcome, type StreamChain } from './stream-chain.js';
+
+const EMPTY = new Uint8Array(0);
+
+export type Sink = ClientRequest | ServerResponse;
+
+/**
+ * `holdHeaders`: the sink's headers carry a content-length and some filter reads the body, so they
+ * wait for the first bytes the chain releases. If a filter buffers the whole body instead, the headers
+ * leave with it and the length is set to what the body became (a filter may have replaced it).
+ */
+export function pumpBody(
+  chain: StreamChain,
+  direction: Direction,
+  source: IncomingMessage,
+  sink: Sink,
+  holdHeaders: boolean,
+): Promise<Outcome> {
+  return new Promise<Outcome>((resolve, reject) => {
+    let held = holdHeaders;
+    let settled = false;
+    const stop = (): void => {
+      settled = true;
+      source.off('data', onData);
+    };
+    const settle = (outcome: Outcome): void => {
+      if (settled) return;
+      stop();
+      if (outcome.kind !== 'continue') source.resume(); // drain what is left, it goes nowhere
+      resolve(outcome);
+    };
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      stop();
+      source.resume();
+      reject(err);
+    };
+    const resume = (): void => {
+      source.resume();
+    };
+    // Chunks before the end run synchronously in the 'data' handler: no promise per chunk.
+    const onData = (chunk: Uint8Array): void => {
+      let step: BodyResult;
+      try {
+        step = chain.bodyChunk(direction, chunk);
+      } catch (err) {
+        return fail(err);
+      }
+      if (step.outcome.kind !== 'continue') return settle(step.outcome);
+      if (step.data.length === 0) return; // a filter holds it
+      held = false;
+      if (!sink.write(step.data)) {
+        source.pause();
+        sink.once('drain', resume);
+      }
+    };
+    const end = ({ outcome, data }: BodyResult): void => {
+      if (outcome.kind !== 'continue') return settle(outcome);
+      // The whole body is known and nothing was sent yet: the length must be the body's own.
+      if (held && sink.hasHeader('content-length')) sink.setHeader('content-length', data.length);
+      const trailers = trailerPairs(source.rawTrailers ?? []);
+      if (trailers.length === 0) {
+        sink.end(data.length > 0 ? data : undefined);
+        return settle(CONTINUE);
+      }
+      if (data.length > 0) sink.write(data);
+      const afterTrailers = (o: Outcome): void => {
+        if (o.kind !== 'continue') return settle(o);
+        sink.addTrailers(headerRecord(trailers));
+        sink.end();
+        settle(CONTINUE);
+      };
+      const pending = chain.trailers(direction, trailers);
+      if (pending instanceof Promise) pending.then(afterTrailers, fail);
+      else afterTrailers(pending);
+    };
+    source.on('data', onData);
+    source.once('error', () => settle({ kind: 'reset', filter: '' }));
+    source.once('end', () => {
+      if (settled) return;
+      try {
+        // The end of stream is its own call, as Envoy makes it; synchronous unless a filter pauses.
+        const last = chain.body(direction, EMPTY, true);
+        if (last instanceof Promise) last.then(end).catch(fail);
+        else end(last);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  });
+}
+
+/**
+ * Headers a filter continued leave now, as Envoy sends them, not with the first body bytes; but not
+ * in this very turn: when the body is already here (the usual small response) headers and body still
+ * leave in one write.
+ */
+export function flushHeadersSoon(sink: Sink): void {
+  setImmediate(() => {
+    if (!sink.headersSent && !sink.destroyed && !sink.writableEnded) sink.flushHeaders();
+  });
+}
