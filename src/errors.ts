@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'INVALID_MANIFEST'
   | 'UNSUPPORTED_FORMAT'
   | 'DIGEST_MISMATCH'
+  | 'SIGNATURE' // no signature by a trusted signer verifies
   | 'TOO_LARGE'
   | 'NOT_FOUND'
   | 'UNAUTHORIZED'

@@ -9,6 +9,9 @@ import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as render } from './render.js';
 import { register as uninstall } from './uninstall.js';
+import { register as sign } from './sign.js';
+import { register as verify } from './verify.js';
+import { register as generateKeyPair } from './generate-key-pair.js';
 import { register as run } from './run.js';
 
 /**
@@ -37,6 +40,9 @@ const verbs: Register[] = [
   pull,
   inspect,
   copy,
+  sign,
+  verify,
+  generateKeyPair,
   login,
   render,
   install,

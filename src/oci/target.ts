@@ -26,6 +26,11 @@ export interface Target {
   push(descriptor: Descriptor, content: Content): Promise<void>;
   /** Points a tag at a manifest already in the store. */
   tag(descriptor: Descriptor, reference: string): Promise<void>;
+  /**
+   * The OCI 1.1 referrers API: descriptors of the manifests whose `subject` is `digest`. Undefined when
+   * the store has no such API (callers then use the referrers tag schema, see referrers.ts).
+   */
+  referrers?(digest: string): Promise<Descriptor[] | undefined>;
   /** Optional fast path: make a blob from another repository of the same store available here. */
   mount?(descriptor: Descriptor, fromRepository: string): Promise<boolean>;
   /** The repository within its registry, for cross-repository mounts; undefined for other stores. */

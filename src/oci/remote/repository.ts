@@ -3,8 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { MeshwasmError } from '../../errors.js';
 import type { Descriptor } from '../descriptor.js';
 import { isDigest, sha256Digest, VerifyingStream } from '../digest.js';
-import { declaredMediaType, MAX_MANIFEST_BYTES } from '../manifest.js';
-import { isManifestMediaType, manifestMediaTypes } from '../media-types.js';
+import { declaredMediaType, MAX_MANIFEST_BYTES, parseManifest } from '../manifest.js';
+import { isManifestMediaType, manifestMediaTypes, MediaType } from '../media-types.js';
 import { readAll, toReadable, verified } from '../streams.js';
 import { openContent, type Content, type Target } from '../target.js';
 import type { RegistryClient } from './client.js';
@@ -156,6 +156,30 @@ export class RemoteRepository implements Target {
             },
           ),
     );
+  }
+
+  /**
+   * GET /v2/<name>/referrers/<digest>. A registry that has the API answers 200 with an index (empty
+   * when nothing refers to the digest); 404, 400, 405 or 501 mean it does not (distribution 2.8 says 404).
+   */
+  async referrers(digest: string): Promise<Descriptor[] | undefined> {
+    const res = await this.client.send({
+      method: 'GET',
+      path: `/v2/${this.repository}/referrers/${digest}`,
+      headers: { accept: MediaType.ociIndex },
+      scopes: this.pull,
+    });
+    if ([400, 404, 405, 501].includes(res.status)) {
+      res.body.resume();
+      return undefined;
+    }
+    if (res.status !== 200) throw await this.failure(res, `referrers of ${digest}`);
+    const what = `referrers of ${digest} in ${this.description}`;
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, what);
+    const parsed = parseManifest(bytes, MediaType.ociIndex, what);
+    if (parsed.kind !== 'index')
+      throw new MeshwasmError('REGISTRY', `${what}: the registry answered a manifest, not an index`);
+    return parsed.index.manifests;
   }
 
   async exists(descriptor: Descriptor): Promise<boolean> {
