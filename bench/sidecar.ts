@@ -6,7 +6,12 @@
  * and the per-stream cost of the header filter's callbacks in microseconds (target < 20 us), next to
  * the same cost for an empty proxy-wasm module (the host's own overhead).
  *
- * Run alone: npx tsx bench/sidecar.ts   (needs wrk from Debian; builds the filter if missing)
+ * Then bodies (bench/lib/sidecar-bodies.ts): large-body throughput through the header filter against
+ * the upstream directly (target >= 0.5x both ways), the sidecar's peak RSS meanwhile (target < 150 MB)
+ * and the latency the sidecar adds to each chunk of a slow stream.
+ *
+ * Run alone: npx tsx bench/sidecar.ts   (needs wrk and curl from Debian; builds the filter if missing)
+ * BENCH_PART=load or BENCH_PART=bodies runs one half.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { buildCli } from './lib/build-cli.js';
@@ -14,6 +19,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 import { FilterPlugin, Watchdog, type HostIO } from '../src/runtime/index.js';
+import {
+  addedChunkLatencyMs,
+  largeBodies,
+  peakRssMb,
+  SIZES,
+  startBodyUpstream,
+  startNodeProxy,
+} from './lib/sidecar-bodies.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const FILTER = `${root}examples/header-filter/build/header-filter.wasm`;
@@ -170,9 +183,58 @@ async function perStreamMicros(bytes: Uint8Array, streams: number): Promise<numb
 const median = (xs: number[]): number => xs[Math.floor(xs.length / 2)]!;
 const fmt = (n: number, digits = 2): string => n.toFixed(digits);
 
+const FILTER_ARGS = [
+  '--filter',
+  FILTER,
+  '--root-id',
+  'my_root_id',
+  '--config',
+  '{"name":"hello","value":"hello details"}',
+];
+
+async function bodies(): Promise<void> {
+  const upstream = await startBodyUpstream();
+  const proxy = await startNodeProxy(upstream.url);
+  const plain = await startSidecar(upstream.url, []);
+  const filtered = await startSidecar(upstream.url, FILTER_ARGS);
+  try {
+    const rounds = Math.max(1, ROUNDS);
+    const t = largeBodies({ direct: upstream.url, proxy: proxy.url, sidecar: filtered.url }, rounds);
+    const rss = peakRssMb(filtered.child.pid!);
+    const { direct, proxy: floor, sidecar } = { direct: t.direct!, proxy: t.proxy!, sidecar: t.sidecar! };
+    const mib = SIZES.DOWNLOAD_BYTES / 2 ** 20;
+    const mb = SIZES.UPLOAD_BYTES / 1e6;
+    console.log(
+      `large bodies with curl, ${rounds} interleaved rounds, medians; sidecar = meshwasm run + header filter`,
+    );
+    for (const [what, key] of [
+      [`download ${mib} MiB`, 'download'],
+      [`upload ${mb} MB`, 'upload'],
+    ] as const) {
+      console.log(
+        `  ${what}: direct ${fmt(direct[key], 3)} s, node:http proxy ${fmt(floor[key], 3)} s, sidecar ${fmt(sidecar[key], 3)} s;` +
+          ` throughput vs direct: sidecar ${fmt(direct[key] / sidecar[key])}x (target >= 0.5),` +
+          ` node:http proxy ${fmt(direct[key] / floor[key])}x`,
+      );
+    }
+    console.log(`  sidecar peak RSS over both ${fmt(rss, 1)} MB (target < 150)`);
+    const plainMs = await addedChunkLatencyMs(upstream.url, plain.url);
+    const filteredMs = await addedChunkLatencyMs(upstream.url, filtered.url);
+    console.log(
+      `slow stream, ${SIZES.SLOW_CHUNKS} chunks ${SIZES.SLOW_INTERVAL_MS} ms apart: latency added per chunk (median)` +
+        ` ${fmt(plainMs)} ms without a filter, ${fmt(filteredMs)} ms with the header filter`,
+    );
+  } finally {
+    for (const p of [filtered, plain, proxy, upstream]) p.child.kill('SIGTERM');
+  }
+}
+
 async function main(): Promise<void> {
   if (!existsSync(FILTER))
     execFileSync('npm', ['run', '--silent', 'build:filter'], { cwd: root, stdio: 'inherit' });
+  const part = process.env.BENCH_PART;
+  if (part !== 'load') await bodies();
+  if (part === 'bodies') return;
   const filterBytes = new Uint8Array(readFileSync(FILTER));
 
   const cold = await coldStartMs(filterBytes, 30);
@@ -187,14 +249,7 @@ async function main(): Promise<void> {
 
   const upstream = await startUpstream();
   const plain = await startSidecar(upstream.url, []);
-  const filtered = await startSidecar(upstream.url, [
-    '--filter',
-    FILTER,
-    '--root-id',
-    'my_root_id',
-    '--config',
-    '{"name":"hello","value":"hello details"}',
-  ]);
+  const filtered = await startSidecar(upstream.url, FILTER_ARGS);
   try {
     for (const p of [upstream, plain, filtered]) wrk(`${p.url}/details/123`, 1, p.child.pid!); // warm-up
     // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all three alike.

@@ -15,6 +15,7 @@ import type { FilterSpec } from './spec.js';
 
 /** Envoy buffers far less by default (1 MiB per connection); a local tool can afford more. */
 export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024;
+const SOCKET_BUFFER_BYTES = 1024 * 1024;
 
 export interface SidecarOptions {
   /** Where requests go, e.g. http://127.0.0.1:9080. */
@@ -76,7 +77,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     filterLogLevel: options.filterLogLevel ?? 'info',
   });
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  // Socket buffers of 1 MiB: with Node's 16 KiB default every 64 KiB read overflows the write side, so a
+  // large body would stop and restart its source once per chunk (a drain round trip each time).
+  // (Agent hands its options to net.createConnection; @types/node does not list the stream ones.)
+  const agentOptions = { keepAlive: true, maxSockets: 256, highWaterMark: SOCKET_BUFFER_BYTES };
+  const agent = new Agent(agentOptions);
   const context = {
     upstream,
     agent,
@@ -87,7 +92,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   // Responses in flight, so a shutdown can ask their connections to close after them.
   const inflight = new Set<ServerResponse>();
   let stopping = false;
-  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+  const server: Server = createServer({ keepAlive: true, highWaterMark: SOCKET_BUFFER_BYTES }, (req, res) => {
     inflight.add(res);
     res.on('close', () => inflight.delete(res));
     if (stopping) res.shouldKeepAlive = false;
