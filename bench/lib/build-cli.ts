@@ -7,9 +7,11 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * The CLI as it ships: the sources compiled with the build config into a cache directory inside the
  * project (so node_modules resolve), to be run with plain node; tsx would add its compiler's memory.
- * Returns the path of cli/main.js.
+ * Returns the path of cli/main.js (or $MESHWASM_BENCH_CLI when set).
  */
 export function buildCli(): string {
+  // A CLI built elsewhere (e.g. an earlier commit, for before/after figures) can be benchmarked instead.
+  if (process.env.MESHWASM_BENCH_CLI) return process.env.MESHWASM_BENCH_CLI;
   const out = join(root, 'node_modules', '.cache', 'meshwasm-bench-dist');
   try {
     execFileSync(

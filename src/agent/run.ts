@@ -5,7 +5,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ModuleStore } from '../cache/index.js';
 import { describeError, MeshwasmError } from '../errors.js';
-import { loadKubeConfig } from '../kube/index.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DEFAULT_FILTERS_DIR,
@@ -15,8 +14,6 @@ import {
 } from '../mesh/types.js';
 import { Agent, type AgentSettings } from './agent.js';
 import { startFileSource, type Source } from './file-source.js';
-import { createKubeReporter } from './kube-reporter.js';
-import { startKubeSource } from './kube-source.js';
 import { AgentMetrics } from './metrics.js';
 import { Puller, type PullerOptions } from './puller.js';
 import { nullReporter, type Reporter } from './reporter.js';
@@ -73,9 +70,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const mode = options.imagesFile ? 'files' : 'cluster';
   let kubeConfig: KubeConfig | undefined;
   let reporter: Reporter = nullReporter;
-  if (mode === 'cluster') {
+  // The Kubernetes side is loaded in cluster mode only: with --images-file the agent never needs it.
+  const kube = mode === 'cluster' ? await loadKubeSide() : undefined;
+  if (kube) {
     try {
-      kubeConfig = loadKubeConfig(options.kubeconfig);
+      kubeConfig = kube.loadKubeConfig(options.kubeconfig);
     } catch (err) {
       throw new MeshwasmError('CONFIG', describeError(err).split('\n')[0] ?? 'cannot load the kubeconfig', {
         hint: 'run inside the cluster, pass --kubeconfig, or use --images-file FILE outside a cluster',
@@ -85,7 +84,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const podName = options.podName ?? process.env.POD_NAME;
     const podNamespace = options.podNamespace ?? process.env.POD_NAMESPACE;
     if (podName && podNamespace) {
-      reporter = createKubeReporter({
+      reporter = kube.createKubeReporter({
         kubeConfig,
         podName,
         podNamespace,
@@ -142,7 +141,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       });
     } else {
       const namespace = options.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE;
-      source = await startKubeSource({
+      source = await kube!.startKubeSource({
         kubeConfig: kubeConfig as KubeConfig,
         namespace,
         configMap: options.configMap ?? IMAGES_CONFIGMAP_NAME,
@@ -182,6 +181,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return stopping;
     },
   };
+}
+
+async function loadKubeSide() {
+  const [{ loadKubeConfig }, { createKubeReporter }, { startKubeSource }] = await Promise.all([
+    import('../kube/config.js'),
+    import('./kube-reporter.js'),
+    import('./kube-source.js'),
+  ]);
+  return { loadKubeConfig, createKubeReporter, startKubeSource };
 }
 
 function settingsOf(options: AgentOptions): Partial<AgentSettings> {
