@@ -389,11 +389,13 @@ export class Agent {
       },
       'module pull failed',
     );
+    const unsigned = isMeshwasmError(err, 'SIGNATURE');
+    if (unsigned) this.d.metrics.signatureFailures.inc();
     if (failure.reported !== message) {
       failure.reported = message;
       this.d.reporter.event({
         type: 'Warning',
-        reason: 'ModulePullFailed',
+        reason: unsigned ? 'SignatureVerificationFailed' : 'ModulePullFailed',
         message: `${reference}: ${message}`,
       });
     }

@@ -11,6 +11,7 @@ export class AgentMetrics {
   readonly lastSync: Gauge;
   readonly removed: Counter;
   readonly ready: Gauge;
+  readonly signatureFailures: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -55,6 +56,11 @@ export class AgentMetrics {
     this.ready = new Gauge({
       name: 'meshwasm_agent_ready',
       help: '1 once the first sync has finished',
+      registers,
+    });
+    this.signatureFailures = new Counter({
+      name: 'meshwasm_agent_signature_failures_total',
+      help: 'Pulls refused because no trusted signature of the digest verified (with a verification policy)',
       registers,
     });
     for (const result of ['success', 'failure']) this.pulls.inc({ result }, 0);

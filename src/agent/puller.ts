@@ -5,6 +5,7 @@
  */
 import type { FetchedModule } from '../cache/index.js';
 import { DockerConfig, OciSession, pullWasmToFile, type OciOptions } from '../oci/index.js';
+import type { VerificationPolicy } from '../sign/policy.js';
 
 export interface Credentials {
   /** the pull secret's `.dockerconfigjson` text (cluster mode) */
@@ -24,6 +25,11 @@ export interface PullerOptions {
   httpMaxAttempts?: number;
   httpRetryBaseMs?: number;
   httpRetryMaxMs?: number;
+  /**
+   * With a policy, a digest's signature is verified before a byte of its module is written (a node never
+   * trusts the ConfigMap alone); a digest without a trusted signature is a SIGNATURE error.
+   */
+  verification?: VerificationPolicy;
 }
 
 interface Generation {
@@ -102,6 +108,11 @@ export class Puller {
   ): Promise<FetchedModule & { manifestDigest: string }> {
     return this.use(async (session) => {
       const { target } = await session.open(reference);
+      if (this.options.verification) {
+        // Loaded only when a policy is set: the Sigstore libraries cost start-up time otherwise unspent.
+        const { verifyManifestSignature } = await import('../sign/verify.js');
+        await verifyManifestSignature(target, digest, this.options.verification);
+      }
       let seen = 0;
       const pulled = await pullWasmToFile(target, digest, file, {
         maxModuleBytes: this.options.maxModuleBytes,

@@ -95,6 +95,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
   }
 
+  if (options.verification) {
+    const { describeSigners } = await import('../sign/policy.js');
+    log.info(
+      { policy: options.verification.source, signers: describeSigners(options.verification) },
+      'signature verification on: modules are written only for digests a trusted signer signed',
+    );
+  }
   const metrics = new AgentMetrics({ processMetrics: true });
   const puller = new Puller(
     options,

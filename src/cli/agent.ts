@@ -21,6 +21,7 @@ interface AgentFlags extends TransportFlags {
   retryMax: string;
   resync: string;
   shutdownTimeout: string;
+  verificationPolicy?: string;
 }
 
 export function register(program: Command): void {
@@ -63,6 +64,10 @@ export function register(program: Command): void {
         'check files against the index and resolve tags again this often (0: never)',
       ).default('5m'),
     )
+    .option(
+      '--verification-policy <file>',
+      "verify each digest's signature (cosign keys, keyless identities) before writing its module; see docs/operations.md",
+    )
     .addOption(
       new Option(
         '--shutdown-timeout <duration>',
@@ -77,7 +82,12 @@ export function register(program: Command): void {
       import('../agent/run.js'),
     ]);
     const log = createLogger('meshwasm-agent');
+    // Read (and checked) before anything starts: a broken policy is a start-up error, never "no policy".
+    const verification = flags.verificationPolicy
+      ? (await import('../sign/policy.js')).readPolicyFile(flags.verificationPolicy)
+      : undefined;
     const running = await startAgent({
+      verification,
       dir: flags.dir,
       imagesFile: flags.imagesFile,
       registryConfig: flags.registryConfig,

@@ -49,7 +49,7 @@ export function register(program: Command): void {
     await withSession(flags, async (session) => {
       const opened = await session.open(reference, { ociLayout: flags.ociLayout });
       const manifest = await opened.target.resolve(opened.selector);
-      const result = await verifyManifestSignature(opened.target, manifest, policy);
+      const result = await verifyManifestSignature(opened.target, manifest.digest, policy);
       emit(flags.output, { reference, verified: true, ...result }, () =>
         [
           `Verified ${opened.target.description}@${result.digest}`,

@@ -13,7 +13,7 @@ import {
   type VerificationPolicy as SigstorePolicy,
 } from '@sigstore/verify';
 import { MeshwasmError } from '../errors.js';
-import type { Descriptor, Target } from '../oci/index.js';
+import type { Target } from '../oci/index.js';
 import { readBundles, statementProblem } from './bundles.js';
 import { readCosignSignatures } from './cosign-tag.js';
 import { describeKey, type PublicKey } from './keys.js';
@@ -50,10 +50,9 @@ const NO_ROOT: TrustedRoot = {
  */
 export async function verifyManifestSignature(
   target: Target,
-  manifest: Descriptor,
+  digest: string,
   policy: VerificationPolicy,
 ): Promise<VerifiedSignature> {
-  const digest = manifest.digest;
   const notes: string[] = [];
 
   let cosignCount = 0;
