@@ -4,9 +4,9 @@
  * (src/mesh/install, the same objects as deploy/); `--dry-run` prints them without touching a cluster.
  */
 import { Option, type Command } from 'commander';
-import { DEFAULT_IMAGE, installManifests } from '../mesh/install/index.js';
 import {
   DEFAULT_FILTERS_DIR,
+  DEFAULT_IMAGE,
   DEFAULT_NAMESPACE,
   IMAGES_CONFIGMAP_NAME,
   type KubeObject,
@@ -45,6 +45,7 @@ export function register(program: Command): void {
     );
   addKubeOptions(command);
   command.action(async (flags: InstallFlags) => {
+    const { installManifests } = await import('../mesh/install/index.js');
     const objects = installManifests({
       namespace: flags.namespace,
       image: flags.image,

@@ -1,9 +1,15 @@
-import { SingleBar, Presets } from 'cli-progress';
 import type { Progress } from '../oci/index.js';
 
-/** A progress bar on a terminal; nothing at all when stderr is not a TTY or output is JSON. */
-export function progressBar(label: string, enabled: boolean): { onProgress?: Progress; stop(): void } {
+/**
+ * A progress bar on a terminal; nothing at all when stderr is not a TTY or output is JSON (and then
+ * cli-progress is not even loaded: scripts and pipelines do not pay for a bar they never see).
+ */
+export async function progressBar(
+  label: string,
+  enabled: boolean,
+): Promise<{ onProgress?: Progress; stop(): void }> {
   if (!enabled || !process.stderr.isTTY) return { stop: () => undefined };
+  const { SingleBar, Presets } = await import('cli-progress');
   const bar = new SingleBar(
     {
       format: `${label} [{bar}] {percentage}% | {value}/{total} bytes`,

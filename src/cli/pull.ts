@@ -31,7 +31,7 @@ export function register(program: Command): void {
       import('../oci/wasm-image.js'),
       import('./progress.js'),
     ]);
-    const progress = progressBar('Downloading', flags.output !== 'json');
+    const progress = await progressBar('Downloading', flags.output !== 'json');
     try {
       await withSession(flags, async (session) => {
         const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });

@@ -59,7 +59,7 @@ export function register(program: Command): void {
       import('../oci/wasm-image.js'),
       import('./progress.js'),
     ]);
-    const progress = progressBar('Uploading', flags.output !== 'json');
+    const progress = await progressBar('Uploading', flags.output !== 'json');
     try {
       await withSession(flags, async (session) => {
         const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });

@@ -8,7 +8,6 @@ import type { KubeObject } from '../kube/index.js';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
-import { installManifests } from '../mesh/install/index.js';
 import {
   CRD_NAME,
   DEFAULT_NAMESPACE,
@@ -78,6 +77,7 @@ export function register(program: Command): void {
         }
       }
 
+      const { installManifests } = await import('../mesh/install/index.js');
       for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
         report(object, await applier.delete(object));
       }

@@ -16,6 +16,8 @@ export const CRD_NAME = `${FILTER_DEPLOYMENT_PLURAL}.${API_GROUP}`;
 export const DEFAULT_FILTERS_DIR = '/var/local/lib/wasm-filters';
 /** The namespace the seed installs into (secret and ConfigMap live here). */
 export const DEFAULT_NAMESPACE = 'istio-system';
+/** The meshwasm image `meshwasm install` deploys by default. */
+export const DEFAULT_IMAGE = 'ghcr.io/meshwasm/meshwasm:0.1.0';
 /** The seed's pull secret: `kubernetes.io/dockerconfigjson`, created by the user. */
 export const PULL_SECRET_NAME = 'asmwasm-cache';
 /** The ConfigMap of pinned references the agent syncs, and its key. */

@@ -50,3 +50,6 @@ export const Annotation = {
   created: 'org.opencontainers.image.created',
   wasmVariant: 'module.wasm.image/variant',
 } as const;
+
+/** The entry of a compat image's tar layer that holds the module (Istio's and Higress's name). */
+export const PLUGIN_ENTRY = 'plugin.wasm';

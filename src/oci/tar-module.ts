@@ -2,8 +2,9 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { MeshwasmError } from '../errors.js';
+import { PLUGIN_ENTRY } from './media-types.js';
 
-export const PLUGIN_ENTRY = 'plugin.wasm';
+export { PLUGIN_ENTRY };
 
 /**
  * Streams the `plugin.wasm` entry out of a (gzipped) tar layer. Nothing is written from entry names:

@@ -5,15 +5,13 @@ import { basename, join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import { MeshwasmError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
 import { sha256Digest, VerifyingStream } from './digest.js';
 import { ioError, writeFileAtomic } from './files.js';
 import { encodeManifest, MAX_MANIFEST_BYTES, parseManifest, type ImageManifest } from './manifest.js';
-import { Annotation, MediaType, tarLayerCompression } from './media-types.js';
+import { Annotation, MediaType, PLUGIN_ENTRY, tarLayerCompression } from './media-types.js';
 import { chain, readAll } from './streams.js';
-import { extractPluginWasm, PLUGIN_ENTRY } from './tar-module.js';
 import { isDigest } from './digest.js';
 import type { Target } from './target.js';
 import {
@@ -212,8 +210,15 @@ export async function openWasmModule(
     );
   let layer = await target.fetch(image.layer);
   if (options.onProgress) layer = chain(layer, progressCounter(image.layer.size, options.onProgress));
+  // tar-stream is loaded only for the tar layers of compat and Docker images.
   const moduleStream =
-    compression === undefined ? layer : extractPluginWasm(layer, compression, `layer ${image.layer.digest}`);
+    compression === undefined
+      ? layer
+      : (await import('./tar-module.js')).extractPluginWasm(
+          layer,
+          compression,
+          `layer ${image.layer.digest}`,
+        );
   // A raw Wasm layer is the module: its sha256 is the layer digest, which the fetch already verifies
   // (the stream fails before it ends otherwise), so the module need not be hashed a second time.
   const knownDigest =
@@ -438,7 +443,8 @@ async function stageCompatLayer(
   const dir = await mkdtemp(join(tmpdir(), 'meshwasm-compat-'));
   const path = join(dir, 'layer.tar.gz');
   const size = (await stat(modulePath)).size;
-  const tar = tarPack();
+  const { pack } = await import('tar-stream');
+  const tar = pack();
   const entry = tar.entry({ name: PLUGIN_ENTRY, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 });
   const writing = pipeline(createReadStream(modulePath), entry).then(() => tar.finalize());
   const tarHash = new VerifyingStream({ what: 'compat layer (tar)' });

@@ -3,7 +3,7 @@
  * the same functions (`npm run gen:deploy`), and a test fails if the two drift.
  */
 import { imagesConfigMap } from '../images.js';
-import { DEFAULT_FILTERS_DIR, DEFAULT_NAMESPACE, type KubeObject } from '../types.js';
+import { DEFAULT_FILTERS_DIR, DEFAULT_IMAGE, DEFAULT_NAMESPACE, type KubeObject } from '../types.js';
 import { filterDeploymentCrd } from './crd.js';
 import { rbacObjects } from './rbac.js';
 import { agentDaemonSet, controllerDeployment } from './workloads.js';
@@ -13,7 +13,7 @@ export { rbacObjects, serviceAccount } from './rbac.js';
 export { agentDaemonSet, controllerDeployment, HEALTH_PORT } from './workloads.js';
 export { commonLabels } from './labels.js';
 
-export const DEFAULT_IMAGE = 'ghcr.io/meshwasm/meshwasm:0.1.0';
+export { DEFAULT_IMAGE } from '../types.js';
 
 export interface InstallOptions {
   /** Where the controller, agent, ConfigMap and pull secret live; default istio-system. */

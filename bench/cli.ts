@@ -1,0 +1,87 @@
+/**
+ * CLI start-up benchmark (issue 12): whole processes as a user types them, against bare `node -e 0`
+ * measured in the same run (interleaved), and what each dependency and each part of meshwasm costs to
+ * load, each in a fresh process (so nothing loaded earlier hides a cost).
+ *
+ *   npx tsx bench/cli.ts [rounds]     target: --version and pull --help within 1.5x of node -e 0
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildCli } from './lib/build-cli.js';
+import { median } from './lib/stats.js';
+
+const rounds = Number(process.argv[2] ?? 15);
+const cli = buildCli();
+const dist = dirname(dirname(cli));
+const importCost = fileURLToPath(new URL('./lib/import-cost.mjs', import.meta.url));
+
+function wall(args: string[]): number {
+  const started = performance.now();
+  const run = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const elapsed = performance.now() - started;
+  if (run.status !== 0) throw new Error(`node ${args.join(' ')} failed: ${run.stderr.toString()}`);
+  return elapsed;
+}
+
+const commands: Record<string, string[]> = {
+  'node -e 0': ['-e', '0'],
+  'meshwasm --version': [cli, '--version'],
+  'meshwasm pull --help': [cli, 'pull', '--help'],
+};
+const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
+for (const args of Object.values(commands)) wall(args); // page cache
+for (let round = 0; round < rounds; round++)
+  for (const [name, args] of Object.entries(commands)) times[name]!.push(wall(args));
+
+const base = median(times['node -e 0']!);
+console.log(`whole processes, spawn to exit, median of ${rounds} interleaved runs:`);
+for (const [name, xs] of Object.entries(times)) {
+  const m = median(xs);
+  const ratio = m / base;
+  const target = name === 'node -e 0' ? '' : `   target <= 1.5x: ${ratio <= 1.5 ? 'OK' : 'MISSED'}`;
+  console.log(`  ${name.padEnd(22)} ${m.toFixed(0).padStart(5)} ms  ${ratio.toFixed(2)}x${target}`);
+}
+
+// Load cost of each dependency and of the entry points meshwasm's commands load (compiled, as shipped).
+const modules = [
+  'commander',
+  'pino',
+  'prom-client',
+  'yaml',
+  'tar-stream',
+  'cli-progress',
+  '@kubernetes/client-node',
+  'undici',
+  ...[
+    'cli/program.js',
+    'oci/session.js',
+    'oci/index.js',
+    'kube/index.js',
+    'agent/run.js',
+    'controller/index.js',
+    'sidecar/index.js',
+  ].map((m) => pathToFileURL(join(dist, m)).href),
+];
+console.log('load cost in a fresh process (await import), median of 3:');
+for (const spec of modules) {
+  const samples: { ms: number; rssMb: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const run = spawnSync(process.execPath, [importCost, spec], { encoding: 'utf8' });
+    if (run.status !== 0) {
+      samples.length = 0;
+      break;
+    }
+    samples.push(JSON.parse(run.stdout) as { ms: number; rssMb: number });
+  }
+  const name = spec.startsWith('file:') ? `dist/${spec.slice(pathToFileURL(dist).href.length + 1)}` : spec;
+  if (samples.length === 0) {
+    console.log(`  ${name.padEnd(26)} not installed`);
+    continue;
+  }
+  const msMedian = median(samples.map((s) => s.ms));
+  const rss = median(samples.map((s) => s.rssMb));
+  console.log(
+    `  ${name.padEnd(26)} ${msMedian.toFixed(0).padStart(5)} ms  +${rss.toFixed(0).padStart(3)} MB RSS`,
+  );
+}
