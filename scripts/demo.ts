@@ -6,12 +6,13 @@
  *      or the registry in $MESHWASM_REGISTRY with credentials from the Docker config)
  *   2. enable the extension (show what `meshwasm install` applies) and render the seed's filter.yaml
  *   3. the node agent syncs the module into a directory standing for /var/local/lib/wasm-filters
- *   4. a "details" service and the `meshwasm run` sidecar in front of it, configured from the rendered
- *      EnvoyFilter itself (root id, configuration, local file name, fail-open)
+ *   4. a "details" service and the sidecar in front of it: `meshwasm run -f envoyfilter.yaml
+ *      --filters-dir <node dir>`, the CLI reading the rendered EnvoyFilter itself (root id,
+ *      configuration, local file name, fail-open)
  *   5. the seed's request, GET /details/123, and the response headers
  *   6. everything stopped
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +25,6 @@ import { describeError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { installManifests, renderFilterDeployment, toYaml } from '../src/mesh/index.js';
 import { digestHex, LAYOUT_SCHEME, OciSession, pushWasm } from '../src/oci/index.js';
-import { filterFromEnvoyFilter, startSidecar, type Sidecar } from '../src/sidecar/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const example = join(root, 'examples', 'header-filter');
@@ -134,12 +134,12 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => details.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => details.close(() => resolve())));
     const detailsUrl = `http://127.0.0.1:${(details.address() as AddressInfo).port}`;
-    const spec = filterFromEnvoyFilter(envoyFilter, filtersDir);
-    say(
-      `filter ${spec.name}: root_id ${spec.rootId}, configuration ${spec.configuration}, file ${spec.file?.replace(work, '<node>')}, fail_open ${spec.failOpen}`,
-    );
-    const sidecar: Sidecar = await startSidecar({ upstream: detailsUrl, filters: [spec], logger: quiet });
-    cleanups.push(() => sidecar.close());
+    const envoyFilterFile = join(work, 'envoyfilter.yaml');
+    writeFileSync(envoyFilterFile, toYaml(envoyFilter));
+    const runArgs = ['-f', envoyFilterFile, '--filters-dir', filtersDir, '--upstream', detailsUrl];
+    say(`$ meshwasm run ${runArgs.join(' ').replaceAll(work, '<work>')}`);
+    const sidecar = await meshwasmRun(runArgs);
+    cleanups.push(sidecar.stop);
     say(`details on ${detailsUrl}, sidecar on ${sidecar.url}`);
 
     // 5. The seed's check
@@ -148,7 +148,9 @@ async function main(): Promise<void> {
     say(`< HTTP/1.1 ${response.status} ${response.statusText}`);
     response.headers.forEach((value, name) => say(`< ${name}: ${value}`));
     say(await response.text());
-    const configured = JSON.parse(spec.configuration ?? '{}') as { name: string; value: string };
+    const configured = JSON.parse(
+      envoyFilter.spec.configPatches[0]!.patch.value.typed_config.config.configuration?.value ?? '{}',
+    ) as { name: string; value: string };
     if (response.headers.get(configured.name) !== configured.value) {
       throw new Error(
         `the response lacks "${configured.name}: ${configured.value}": the filter did not take effect`,
@@ -156,12 +158,8 @@ async function main(): Promise<void> {
     }
     say(`=> "${configured.name}: ${configured.value}" was added by the filter, as configured in filter.yaml`);
     // And with no parameters, the header the seed's walkthrough shows.
-    const bare = await startSidecar({
-      upstream: detailsUrl,
-      filters: [{ ...spec, configuration: undefined }],
-      logger: quiet,
-    });
-    cleanups.push(() => bare.close());
+    const bare = await meshwasmRun(['--filter', file, '--upstream', detailsUrl]);
+    cleanups.push(bare.stop);
     const plain = await fetch(`${bare.url}/details/123`);
     await plain.arrayBuffer();
     if (plain.headers.get('resp-header-demo') !== 'added by our filter')
@@ -173,6 +171,35 @@ async function main(): Promise<void> {
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
   }
+}
+
+/** `meshwasm run ARGS --listen 127.0.0.1:0` as its own process, as a user starts it; resolves once it listens. */
+async function meshwasmRun(args: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bin', 'meshwasm.js'), 'run', ...args, '--listen', '127.0.0.1:0'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, MESHWASM_LOG_LEVEL: 'warn' },
+    },
+  );
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /listening on (http:\/\/\S+),/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`meshwasm run exited (${code}): ${stderr.trim()}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 async function waitFor(check: () => boolean, timeoutMs: number, message: string): Promise<void> {

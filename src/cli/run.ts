@@ -10,6 +10,8 @@ import { addTransportOptions, maxModuleBytes, ociOptions, type TransportFlags } 
 interface RunFlags extends TransportFlags {
   upstream: string;
   listen: string;
+  file: string[];
+  filtersDir?: string;
   filter: string[];
   rootId: string[];
   config: string[];
@@ -30,6 +32,16 @@ export function register(program: Command): void {
     )
     .requiredOption('--upstream <url>', 'where requests go, e.g. http://127.0.0.1:9080')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+    .option(
+      '-f, --file <yaml>',
+      "the mesh's own configuration: EnvoyFilters and/or Istio WasmPlugins (repeatable; their filters come first)",
+      collect,
+      [],
+    )
+    .option(
+      '--filters-dir <dir>',
+      "with -f: look module files up here by file name (stands in for the node's /var/local/lib/wasm-filters)",
+    )
     .option(
       '--filter <file|ref>',
       'a .wasm file or an OCI reference; repeat for a chain (applied in order)',
@@ -79,7 +91,13 @@ export function register(program: Command): void {
       }
     }
     const filterTimeoutMs = parseDuration(flags.filterTimeout, '--filter-timeout');
+    if (flags.filtersDir !== undefined && flags.file.length === 0) {
+      throw new MeshwasmError('USAGE', '--filters-dir is only used with -f', {
+        hint: 'give -f envoyfilter.yaml (or a WasmPlugin) whose module files are in that directory',
+      });
+    }
     const filters: FilterSpec[] = [];
+    for (const file of flags.file) filters.push(...(await meshFilters(file, flags)));
     for (const [i, ref] of flags.filter.entries()) filters.push(await filterSpec(ref, i, flags));
     const [{ Watchdog }, { startSidecar }, { createLogger }] = await Promise.all([
       import('../runtime/watchdog.js'),
@@ -164,6 +182,53 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/** The filters of an EnvoyFilter / WasmPlugin file: local files must exist, OCI references are pulled now. */
+async function meshFilters(file: string, flags: RunFlags): Promise<FilterSpec[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MeshwasmError('USAGE', `-f ${file}: cannot read it: ${(err as Error).message}`, {
+      hint: 'give the path of an EnvoyFilter or WasmPlugin YAML file',
+    });
+  }
+  const { parseMeshConfig } = await import('../sidecar/mesh-config.js');
+  const specs: FilterSpec[] = [];
+  for (const { reference, ...spec } of parseMeshConfig(text, file, {
+    filtersDir: flags.filtersDir,
+    hostEnv: process.env,
+  })) {
+    if (reference !== undefined) {
+      spec.module = await pull(reference, flags);
+    } else if (spec.file !== undefined && !(await isFile(spec.file))) {
+      // Envoy rejects a configuration whose local module file is missing; so does this.
+      throw new MeshwasmError(
+        'USAGE',
+        `-f ${file}: filter "${spec.name}": module file ${spec.file} does not exist`,
+        {
+          hint:
+            flags.filtersDir === undefined
+              ? 'give --filters-dir DIR, the directory that holds the module files (the node agent names them <digest>.wasm)'
+              : `put the module in ${flags.filtersDir} under that name (meshwasm pull REF -o ${spec.file})`,
+        },
+      );
+    }
+    specs.push(spec);
+  }
+  return specs;
+}
+
+async function pull(ref: string, flags: RunFlags): Promise<Uint8Array> {
+  const { pullWasmModule } = await import('../oci/index.js');
+  const pulled = await pullWasmModule(ref, {
+    ...ociOptions(flags),
+    ociLayout: flags.ociLayout,
+    maxModuleBytes: maxModuleBytes(flags),
+  });
+  process.stderr.write(`meshwasm run: pulled ${ref} (${pulled.format}, ${pulled.manifestDigest})\n`);
+  return pulled.module;
+}
+
 /** An existing file is loaded from disk; anything else is an OCI reference pulled (and verified) now. */
 async function filterSpec(ref: string, i: number, flags: RunFlags): Promise<FilterSpec> {
   const spec: FilterSpec = {
@@ -177,13 +242,6 @@ async function filterSpec(ref: string, i: number, flags: RunFlags): Promise<Filt
     spec.name = basename(ref).replace(/\.wasm$/, '');
     return spec;
   }
-  const { pullWasmModule } = await import('../oci/index.js');
-  const pulled = await pullWasmModule(ref, {
-    ...ociOptions(flags),
-    ociLayout: flags.ociLayout,
-    maxModuleBytes: maxModuleBytes(flags),
-  });
-  process.stderr.write(`meshwasm run: pulled ${ref} (${pulled.format}, ${pulled.manifestDigest})\n`);
-  spec.module = pulled.module;
+  spec.module = await pull(ref, flags);
   return spec;
 }

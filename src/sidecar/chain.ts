@@ -3,6 +3,7 @@
  * error so the per-request policy applies (fail-open: skipped, fail-closed: 503), and the error is
  * logged once here with the filter's name.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { describeError, MeshwasmError } from '../errors.js';
@@ -36,6 +37,21 @@ const PINO_LEVEL: Record<LogLevelName, 'trace' | 'debug' | 'info' | 'warn' | 'er
 };
 
 async function moduleBytes(spec: FilterSpec): Promise<Uint8Array> {
+  const bytes = await readModule(spec);
+  if (spec.sha256 !== undefined) {
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== spec.sha256) {
+      throw new MeshwasmError(
+        'DIGEST_MISMATCH',
+        `filter "${spec.name}": the module's sha256 is ${actual}, not the pinned ${spec.sha256}`,
+        { hint: 'update the sha256 to the module you mean to run, or point at the module it pins' },
+      );
+    }
+  }
+  return bytes;
+}
+
+async function readModule(spec: FilterSpec): Promise<Uint8Array> {
   if (spec.module) return spec.module;
   if (!spec.file) {
     throw new MeshwasmError(
@@ -73,6 +89,7 @@ export async function loadChain(
         vmId: spec.vmId ?? '',
         configuration: spec.configuration,
         vmConfiguration: spec.vmConfiguration,
+        env: spec.env,
         io: () => new SidecarIO(options.clusters),
         logLevel: options.filterLogLevel,
         shared,

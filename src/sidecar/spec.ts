@@ -13,4 +13,8 @@ export interface FilterSpec {
   vmId?: string;
   /** true (default): a broken filter is skipped; false: requests it would see get 503. */
   failOpen?: boolean;
+  /** Environment variables the module sees through WASI (Envoy's vm_config.environment_variables). */
+  env?: Record<string, string>;
+  /** The module must have this sha256 (hex), as a WasmPlugin's `sha256` pins it; else it fails to load. */
+  sha256?: string;
 }

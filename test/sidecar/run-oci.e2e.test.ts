@@ -4,7 +4,8 @@
  * image layout.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +66,23 @@ describe('meshwasm run --filter REF', () => {
     expect(s.stderr()).toMatch(/pulled .*asm-test:v0\.1 \(artifact, sha256:[0-9a-f]{64}\)/);
     const res = await fetch(`${s.url}/details/123`);
     expect(res.headers.get('hello')).toBe('hello details');
+  });
+
+  it('runs a WasmPlugin whose url is oci:// or a plain reference, checking its sha256', async () => {
+    const ref = `${registry.host}/asm/asm-test:v0.1`; // pushed by the test above
+    const sha = createHash('sha256')
+      .update(await readFile(HEADER_FILTER_WASM))
+      .digest('hex');
+    const plugin = (name: string, url: string) =>
+      `kind: WasmPlugin\napiVersion: extensions.istio.io/v1alpha1\nmetadata: {name: ${name}}\n` +
+      `spec: {url: "${url}", sha256: "${sha}", pluginName: my_root_id, pluginConfig: {name: x-${name}, value: "yes"}}\n`;
+    const file = join(dir, 'wasmplugin.yaml');
+    await writeFile(file, `${plugin('oci', `oci://${ref}`)}---\n${plugin('plain', ref)}`);
+    const s = await runSidecar(['--upstream', upstream.url, '--plain-http', '-f', file]);
+    sidecars.push(s);
+    const res = await fetch(`${s.url}/details/123`);
+    expect(res.headers.get('x-oci')).toBe('yes');
+    expect(res.headers.get('x-plain')).toBe('yes');
   });
 
   it('pulls from an OCI image layout with --oci-layout', async () => {
