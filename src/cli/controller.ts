@@ -2,7 +2,13 @@ import { runUntilSignal } from './signals.js';
 import { Option, type Command } from 'commander';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
-import { CONTROLLER_NAME, DEFAULT_NAMESPACE } from '../mesh/types.js';
+import {
+  CONTROLLER_NAME,
+  DEFAULT_MESH_CONFIG,
+  DEFAULT_NAMESPACE,
+  MESH_CONFIG_KINDS,
+  type MeshConfigKind,
+} from '../mesh/types.js';
 
 interface ControllerFlags {
   kubeconfig?: string;
@@ -20,6 +26,7 @@ interface ControllerFlags {
   plainHttp?: boolean;
   insecure?: boolean;
   caFile?: string;
+  meshConfig: MeshConfigKind;
 }
 
 export function register(program: Command): void {
@@ -60,6 +67,14 @@ export function register(program: Command): void {
       ),
     )
     .addOption(new Option('--retry-period <duration>', 'leader election retry period').default('2s'))
+    .addOption(
+      new Option(
+        '--mesh-config <kind>',
+        'what a CR without spec.meshConfig gets: an EnvoyFilter, or an Istio WasmPlugin (extensions.istio.io/v1alpha1)',
+      )
+        .choices([...MESH_CONFIG_KINDS])
+        .default(DEFAULT_MESH_CONFIG),
+    )
     .option('--plain-http', 'talk to registries over plain HTTP instead of HTTPS')
     .option('--insecure', 'skip TLS certificate verification of registries (not recommended)')
     .option(
@@ -93,6 +108,7 @@ export function register(program: Command): void {
         leaseDurationMs: parseDuration(flags.leaseDuration, '--lease-duration'),
         renewDeadlineMs: parseDuration(flags.renewDeadline, '--renew-deadline'),
         retryPeriodMs: parseDuration(flags.retryPeriod, '--retry-period'),
+        meshConfig: flags.meshConfig,
         logger: log,
       });
       await runUntilSignal(log, () => running.stop());

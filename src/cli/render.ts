@@ -1,15 +1,21 @@
 /**
- * `meshwasm render -f filter.yaml [--digest sha256:...]`: what the controller would generate for a CR,
- * without a cluster. With --digest (or an image pinned by digest) it is fully offline; otherwise the tag
- * is resolved through the registry, and stderr says so.
+ * `meshwasm render -f filter.yaml [--digest sha256:...] [--mesh-config WasmPlugin]`: what the controller
+ * would generate for a CR, without a cluster. With --digest (or an image pinned by digest) it is fully
+ * offline; otherwise the tag is resolved through the registry, and stderr says so. A WasmPlugin carries
+ * the module's sha256: read from the registry when the render is online, from --sha256 otherwise.
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import type { RenderedFilterDeployment } from '../mesh/index.js';
+import type { RenderedFilterDeployment, ValidFilterDeployment } from '../mesh/index.js';
 import { isManifestDigest } from '../mesh/reference.js';
-import { DEFAULT_FILTERS_DIR } from '../mesh/types.js';
-import { addTransportOptions, ociOptions, type TransportFlags } from './oci-options.js';
+import {
+  DEFAULT_FILTERS_DIR,
+  DEFAULT_MESH_CONFIG,
+  MESH_CONFIG_KINDS,
+  type MeshConfigKind,
+} from '../mesh/types.js';
+import { addTransportOptions, maxModuleBytes, ociOptions, type TransportFlags } from './oci-options.js';
 
 interface RenderFlags extends TransportFlags {
   filename: string;
@@ -17,6 +23,8 @@ interface RenderFlags extends TransportFlags {
   namespace: string;
   dir: string;
   output: 'yaml' | 'json';
+  meshConfig: MeshConfigKind;
+  sha256?: string;
 }
 
 /** The documents of a YAML stream (`-` is stdin), each a plain object; errors name the file and document. */
@@ -70,29 +78,55 @@ export async function formatRenderedYaml(items: readonly RenderedFilterDeploymen
   return items
     .map((r) =>
       [
-        `# EnvoyFilter for ASMFilterDeployment ${r.filterDeployment.namespace}/${r.filterDeployment.name}` +
-          ` (image ${r.pinnedImage})\n${toYaml(r.envoyFilter)}`,
+        `# ${r.meshConfig.kind} for ASMFilterDeployment ${r.filterDeployment.namespace}/${r.filterDeployment.name}` +
+          ` (image ${r.pinnedImage})\n${toYaml(r.meshConfig)}`,
         `# JSON merge patch for ${describeTarget(r)}\n${toYaml(r.workload.patch)}`,
       ].join('---\n'),
     )
     .join('---\n');
 }
 
-async function digestFor(image: string, pinned: string | undefined, flags: RenderFlags): Promise<string> {
+interface Pinning {
+  digest: string;
+  /** the module's sha256, when a WasmPlugin needs it and it is known */
+  moduleSha256?: string;
+}
+
+async function pinningFor(fd: ValidFilterDeployment, flags: RenderFlags): Promise<Pinning> {
+  const image = fd.filter.image;
+  const pinned = fd.filter.reference.digest;
+  const wasmPlugin = fd.meshConfig === 'WasmPlugin';
+  const offline = (digest: string): Pinning => {
+    if (wasmPlugin && flags.sha256 === undefined)
+      process.stderr.write(
+        `Note: the WasmPlugin for ${fd.namespace}/${fd.name} carries no sha256 (pass --sha256 with the module's sha256, or render without --digest to read it from the registry)\n`,
+      );
+    return { digest, ...(wasmPlugin && flags.sha256 ? { moduleSha256: flags.sha256 } : {}) };
+  };
   if (pinned !== undefined) {
     if (flags.digest !== undefined && flags.digest !== pinned) {
       process.stderr.write(
         `Warning: ${image} is pinned to ${pinned}; --digest ${flags.digest} is ignored for it\n`,
       );
     }
-    return pinned;
+    return offline(pinned);
   }
-  if (flags.digest !== undefined) return flags.digest;
+  if (flags.digest !== undefined) return offline(flags.digest);
   try {
-    const { resolveDigest } = await import('../oci/index.js');
-    const digest = await resolveDigest(image, ociOptions(flags));
-    process.stderr.write(`Resolved ${image} to ${digest} (pass --digest to render offline)\n`);
-    return digest;
+    const oci = await import('../oci/index.js');
+    let result: Pinning;
+    if (wasmPlugin && flags.sha256 === undefined) {
+      const { manifestDigest, moduleDigest } = await oci.resolveModuleDigest(image, {
+        ...ociOptions(flags),
+        maxModuleBytes: maxModuleBytes(flags),
+      });
+      result = { digest: manifestDigest, moduleSha256: moduleDigest };
+    } else {
+      result = { digest: await oci.resolveDigest(image, ociOptions(flags)) };
+      if (wasmPlugin) result.moduleSha256 = flags.sha256;
+    }
+    process.stderr.write(`Resolved ${image} to ${result.digest} (pass --digest to render offline)\n`);
+    return result;
   } catch (err) {
     throw new MeshwasmError(
       err instanceof MeshwasmError ? err.code : 'NETWORK',
@@ -109,7 +143,7 @@ export function register(program: Command): void {
   const command = program
     .command('render')
     .description(
-      'print the EnvoyFilter and workload patch an ASMFilterDeployment produces (offline with --digest)',
+      'print the EnvoyFilter (or WasmPlugin) and workload patch an ASMFilterDeployment produces (offline with --digest)',
     )
     .requiredOption('-f, --filename <file>', 'YAML file with one or more ASMFilterDeployments (- for stdin)')
     .option(
@@ -118,6 +152,18 @@ export function register(program: Command): void {
     )
     .option('-n, --namespace <namespace>', 'namespace for CRs that name none', 'default')
     .option('--dir <dir>', 'node directory the agent stores modules in', DEFAULT_FILTERS_DIR)
+    .addOption(
+      new Option(
+        '--mesh-config <kind>',
+        'what to render for CRs without spec.meshConfig: an EnvoyFilter, or an Istio WasmPlugin',
+      )
+        .choices([...MESH_CONFIG_KINDS])
+        .default(DEFAULT_MESH_CONFIG),
+    )
+    .option(
+      '--sha256 <digest>',
+      "the module's own sha256 for a WasmPlugin rendered offline (sha256:<hex>; `meshwasm inspect` shows it)",
+    )
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'),
     );
@@ -128,16 +174,23 @@ export function register(program: Command): void {
         hint: 'a digest looks like sha256: followed by 64 lowercase hex digits (see `meshwasm inspect <image>`)',
       });
     }
+    if (flags.sha256 !== undefined && !isManifestDigest(flags.sha256)) {
+      throw new MeshwasmError('USAGE', `--sha256: "${flags.sha256}" is not a sha256 digest`, {
+        hint: "give the module's sha256 as sha256: followed by 64 lowercase hex digits (see `meshwasm inspect <image>`)",
+      });
+    }
     const { formatFieldErrors, parseFilterDeployment, renderFilterDeployment } =
       await import('../mesh/index.js');
     const items: RenderedFilterDeployment[] = [];
     for (const doc of await readDocuments(flags.filename)) {
       // Validate first, so a bad CR is reported before any registry round trip.
-      const fd = parseFilterDeployment(doc, { defaultNamespace: flags.namespace });
-      const digest = await digestFor(fd.filter.image, fd.filter.reference.digest, flags);
+      const validateOptions = { defaultNamespace: flags.namespace, defaultMeshConfig: flags.meshConfig };
+      const fd = parseFilterDeployment(doc, validateOptions);
+      const { digest, moduleSha256 } = await pinningFor(fd, flags);
       const result = renderFilterDeployment(doc, digest, {
-        defaultNamespace: flags.namespace,
+        ...validateOptions,
         filtersDir: flags.dir,
+        moduleSha256,
       });
       if (!result.ok) {
         throw new MeshwasmError(
@@ -152,7 +205,7 @@ export function register(program: Command): void {
     }
     if (flags.output === 'json') {
       const json = items.map((r) => ({
-        envoyFilter: r.envoyFilter,
+        [r.meshConfig.kind === 'WasmPlugin' ? 'wasmPlugin' : 'envoyFilter']: r.meshConfig,
         pinnedImage: r.pinnedImage,
         workload: r.workload,
       }));

@@ -28,13 +28,20 @@ export interface CacheDeps {
 }
 
 export interface ControllerCaches extends Caches {
-  all: Informer<KubeObject>[];
+  /** what readiness waits for */
+  required: Informer<KubeObject>[];
+  /** started too, but a cluster may not serve them (the WasmPlugin CRD unless it is the default) */
+  optional: Informer<KubeObject>[];
   enqueueAllFilters(): void;
   /** Workloads that carry meshwasm's volume: re-checked at takeover and on resync (a CR may be gone). */
   enqueueInjectedWorkloads(): void;
 }
 
-export function createCaches(deps: CacheDeps, namespace: string): ControllerCaches {
+export function createCaches(
+  deps: CacheDeps,
+  opts: { namespace: string; requireWasmPlugins: boolean },
+): ControllerCaches {
+  const { namespace } = opts;
   const { client, log, enqueue } = deps;
   const enqueueAllFilters = () => {
     for (const cr of caches.filterDeployments.list())
@@ -63,8 +70,8 @@ export function createCaches(deps: CacheDeps, namespace: string): ControllerCach
     };
     return { add: changed, update: changed, delete: (w: Workload) => enqueueFiltersOf(kind, w) };
   };
-  // The source annotation is `namespace/name` of the CR that owns the EnvoyFilter.
-  const onEnvoyFilter = (ef: KubeObject) => {
+  // The source annotation is `namespace/name` of the CR that owns the EnvoyFilter or WasmPlugin.
+  const onMeshConfig = (ef: KubeObject) => {
     const source = ef.metadata.annotations?.[SOURCE_ANNOTATION];
     const slash = source?.indexOf('/') ?? -1;
     if (source && slash > 0) enqueue(filterKey(source.slice(0, slash), source.slice(slash + 1)));
@@ -86,7 +93,14 @@ export function createCaches(deps: CacheDeps, namespace: string): ControllerCach
     envoyFilters: new Informer<KubeObject>(
       client,
       Resources.envoyFilters,
-      { update: onEnvoyFilter, delete: onEnvoyFilter },
+      { update: onMeshConfig, delete: onMeshConfig },
+      log,
+      { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+    ),
+    wasmPlugins: new Informer<KubeObject>(
+      client,
+      Resources.wasmPlugins,
+      { update: onMeshConfig, delete: onMeshConfig },
       log,
       { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
     ),
@@ -105,12 +119,14 @@ export function createCaches(deps: CacheDeps, namespace: string): ControllerCach
       { namespace, fieldSelector: `metadata.name=${IMAGES_CONFIGMAP_NAME}` },
     ),
   };
-  const all = [
+  const required = [
     caches.filterDeployments,
     ...Object.values(caches.workloads),
     caches.envoyFilters,
     caches.agents,
     caches.images,
   ] as unknown as Informer<KubeObject>[];
-  return { ...caches, all, enqueueAllFilters, enqueueInjectedWorkloads };
+  const optional: Informer<KubeObject>[] = [];
+  (opts.requireWasmPlugins ? required : optional).push(caches.wasmPlugins);
+  return { ...caches, required, optional, enqueueAllFilters, enqueueInjectedWorkloads };
 }

@@ -10,16 +10,22 @@ import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
-import { CONTROLLER_NAME, DEFAULT_NAMESPACE, LEADER_LEASE_NAME } from '../mesh/index.js';
+import {
+  CONTROLLER_NAME,
+  DEFAULT_MESH_CONFIG,
+  DEFAULT_NAMESPACE,
+  LEADER_LEASE_NAME,
+  type MeshConfigKind,
+} from '../mesh/index.js';
 import { EventRecorder, KubeClient, LeaderElector, loadKubeConfig } from '../kube/index.js';
-import { resolveDigest, type TransportOptions } from '../oci/index.js';
+import { resolveDigest, resolveModuleDigest, type TransportOptions } from '../oci/index.js';
 import { createCaches, type ControllerCaches } from './caches.js';
 import { crId, IMAGES_KEY, keyId, type QueueKey } from './keys.js';
 import { createMetrics, type ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
 import { startHealthServer } from './server.js';
-import type { Resolver } from './types.js';
+import type { ModuleResolver, Resolver } from './types.js';
 import { runWorker } from './worker.js';
 
 /** Every duration is in milliseconds. */
@@ -35,6 +41,8 @@ export interface ControllerOptions {
   host?: string;
   /** Tag -> digest; default the OCI client with `transport` and the pull secret's credentials. */
   resolver?: Resolver;
+  /** Pinned reference -> the module's sha256 (WasmPlugins carry it); default the OCI client, as resolver. */
+  moduleResolver?: ModuleResolver;
   transport?: Pick<
     TransportOptions,
     'plainHttp' | 'insecure' | 'caFile' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
@@ -53,6 +61,12 @@ export interface ControllerOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   filtersDir?: string;
+  /**
+   * What a CR without spec.meshConfig gets (default EnvoyFilter). With WasmPlugin the controller also
+   * waits for the WasmPlugin CRD to be served before it is ready; otherwise it watches WasmPlugins when
+   * the cluster serves them, and a CR asking for one on a cluster that does not says so in its status.
+   */
+  meshConfig?: MeshConfigKind;
   logger?: Logger;
 }
 
@@ -107,16 +121,22 @@ export async function startController(options: ControllerOptions = {}): Promise<
   const resolver: Resolver =
     options.resolver ??
     ((ref, dockerConfigJson) => resolveDigest(ref, { ...options.transport, dockerConfigJson }));
+  const moduleResolver: ModuleResolver =
+    options.moduleResolver ??
+    (async (ref, dockerConfigJson) =>
+      (await resolveModuleDigest(ref, { ...options.transport, dockerConfigJson })).moduleDigest);
+  const meshConfig = options.meshConfig ?? DEFAULT_MESH_CONFIG;
 
   const caches = createCaches(
     { client, log, enqueue, targets: (cr, kind, w) => reconciler.workloads.targets(cr, kind, w) },
-    namespace,
+    { namespace, requireWasmPlugins: meshConfig === 'WasmPlugin' },
   );
   readinessGauge(metrics, caches);
   const reconciler = new Reconciler(
-    { client, caches, resolver, events, metrics, log, enqueue },
+    { client, caches, resolver, moduleResolver, events, metrics, log, enqueue },
     {
       namespace,
+      meshConfig,
       tagRefreshMs: options.tagRefreshMs ?? 300_000,
       distributionTimeoutMs: options.distributionTimeoutMs ?? 300_000,
       filtersDir: options.filtersDir,
@@ -167,7 +187,14 @@ export async function startController(options: ControllerOptions = {}): Promise<
     boundPort = started.port;
   }
 
-  await Promise.all(caches.all.map((i) => i.start()));
+  // Optional caches sync when their CRD is served, and retry quietly otherwise; nothing waits for them.
+  // Once one syncs (its CRD was installed), the CRs that wait for it are looked at again.
+  const optionalStarts = caches.optional.map((i) =>
+    i.start().then(() => {
+      if (!stopping) caches.enqueueAllFilters();
+    }),
+  );
+  await Promise.all(caches.required.map((i) => i.start()));
   synced = true;
   const workerDeps = {
     queue,
@@ -182,7 +209,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     if (elector.isLeader()) enqueueEverything();
   }, options.resyncMs ?? 600_000);
   resync.unref();
-  log.info({ identity, namespace, port: boundPort }, 'controller started');
+  log.info({ identity, namespace, meshConfig, port: boundPort }, 'controller started');
 
   return {
     port: boundPort,
@@ -197,7 +224,8 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await elector.stop();
       queue.shutDown();
       await Promise.all(workers);
-      await Promise.all(caches.all.map((i) => i.stop()));
+      await Promise.all([...caches.required, ...caches.optional].map((i) => i.stop()));
+      await Promise.all(optionalStarts);
       if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
       client.close();
       log.info({ identity }, 'controller stopped');

@@ -11,7 +11,9 @@ import {
   renderFilterDeployment,
   type EnvoyFilter,
   type FilterDeploymentStatus,
+  type MeshConfigKind,
   type ValidationResult,
+  type WasmPlugin,
 } from '../mesh/index.js';
 import { describeError } from '../errors.js';
 import type { Distribution } from './agents.js';
@@ -24,6 +26,7 @@ export type FilterOutcome =
   | 'InvalidSpec'
   | 'ResolveFailed'
   | 'RenderFailed'
+  | 'MeshConfigUnavailable'
   | 'NoReadyAgents'
   | 'Distributing'
   | 'DistributionTimeout'
@@ -36,15 +39,25 @@ export interface WaitingState {
   since: number;
 }
 
+export interface OwnedMeshConfig {
+  name: string;
+  digest: string | undefined;
+}
+
 export interface FilterInput {
   now: number;
   /** undefined: the CR is gone */
   cr: FilterDeploymentObject | undefined;
   validation: ValidationResult | undefined;
-  /** the tag's digest (or the last known one, with the problem of the failed re-resolution) */
-  resolution: { digest?: string; problem?: string };
-  /** the EnvoyFilter this CR owns, if any, and the digest it loads */
-  applied?: { name: string; digest: string | undefined };
+  /**
+   * The tag's digest (or the last known one, with the problem of the failed re-resolution); for a
+   * WasmPlugin also the module's own sha256 (or why it could not be read).
+   */
+  resolution: { digest?: string; problem?: string; moduleSha256?: string; moduleProblem?: string };
+  /** the EnvoyFilter and the WasmPlugin this CR owns, if any, and the digest each loads */
+  owned: Partial<Record<MeshConfigKind, OwnedMeshConfig>>;
+  /** whether the cluster serves each kind (the WasmPlugin CRD may be missing) */
+  served: Record<MeshConfigKind, boolean>;
   /** workloads of the CR's kind in its namespace that its labels select */
   workloads: Workload[];
   agents: Distribution;
@@ -59,7 +72,11 @@ export interface FilterInput {
 }
 
 export type MeshConfigAction =
-  { action: 'apply'; object: EnvoyFilter } | { action: 'remove' } | { action: 'keep' };
+  /** create or update `object`; then delete `replaces`, the object of the other kind (a switch of kind) */
+  | { action: 'apply'; object: EnvoyFilter | WasmPlugin; replaces?: { kind: MeshConfigKind; name: string } }
+  /** delete whatever this CR owns */
+  | { action: 'remove' }
+  | { action: 'keep' };
 
 /** What to write, in this order: images, keys, mesh config, images after, waiting state, status, error. */
 export interface FilterDecision {
@@ -78,6 +95,13 @@ export interface FilterDecision {
   /** the reconcile fails with this message (after the writes) and is retried with backoff */
   error?: string;
 }
+
+const meshConfigApi: Record<MeshConfigKind, string> = {
+  EnvoyFilter: 'networking.istio.io/v1alpha3',
+  WasmPlugin: 'extensions.istio.io/v1alpha1',
+};
+/** How often a CR whose kind the cluster does not serve looks again (the CRD may be installed). */
+const MESH_CONFIG_RECHECK_MS = 30_000;
 
 const nothing = (outcome: FilterOutcome): FilterDecision => ({
   outcome,
@@ -124,7 +148,12 @@ export function decideFilter(input: FilterInput): FilterDecision {
   }
   const fd = input.validation.value;
   const ns = cr.metadata.namespace;
-  const appliedDigest = input.applied?.digest;
+  const kind = fd.meshConfig;
+  const other: MeshConfigKind = kind === 'EnvoyFilter' ? 'WasmPlugin' : 'EnvoyFilter';
+  // What the mesh loads now: the object of the wanted kind, else (while switching) the other one.
+  const appliedKind = input.owned[kind] ? kind : input.owned[other] ? other : undefined;
+  const applied = appliedKind && { kind: appliedKind, ...input.owned[appliedKind]! };
+  const appliedDigest = applied?.digest;
   const { digest, problem: resolveProblem } = input.resolution;
 
   // 1. The digest; the nodes keep the applied module until the mesh config names another.
@@ -141,7 +170,7 @@ export function decideFilter(input: FilterInput): FilterDecision {
   if (!digest) {
     const message = `cannot resolve ${fd.filter.image}: ${resolveProblem}`;
     const keeps = appliedDigest
-      ? `; EnvoyFilter ${input.applied!.name} keeps the module ${appliedDigest}`
+      ? `; ${applied!.kind} ${applied!.name} keeps the module ${appliedDigest}`
       : '';
     return {
       ...nothing('ResolveFailed'),
@@ -162,17 +191,69 @@ export function decideFilter(input: FilterInput): FilterDecision {
       error: message,
     };
   }
-  const rendered = renderFilterDeployment(cr, digest, { filtersDir: opts.filtersDir });
+  if (!input.served[kind]) {
+    const message = `this cluster does not serve ${kind} (${meshConfigApi[kind]}): install Istio's CRDs (WasmPlugin needs Istio 1.12 or later) or set spec.meshConfig to ${other}`;
+    return {
+      ...nothing('MeshConfigUnavailable'),
+      images,
+      status: {
+        fields: { digest: appliedDigest },
+        conditions: [
+          {
+            type: 'ImageResolved',
+            status: 'True',
+            reason: 'Resolved',
+            message: `${fd.filter.image} is ${digest}`,
+          },
+          { type: 'ModuleDistributed', status: 'Unknown', reason: 'MeshConfigUnavailable', message },
+          { type: 'Ready', status: 'False', reason: 'MeshConfigUnavailable', message },
+        ],
+      },
+      requeueAfterMs: MESH_CONFIG_RECHECK_MS,
+    };
+  }
+  if (kind === 'WasmPlugin' && input.resolution.moduleSha256 === undefined) {
+    const message = `cannot read the module of ${fd.filter.image} (${digest}) for the WasmPlugin's sha256: ${input.resolution.moduleProblem}`;
+    return {
+      ...nothing('ResolveFailed'),
+      images,
+      status: {
+        fields: { digest: appliedDigest },
+        conditions: [
+          { type: 'ImageResolved', status: 'False', reason: 'ResolveFailed', message },
+          {
+            type: 'ModuleDistributed',
+            status: 'Unknown',
+            reason: 'ResolveFailed',
+            message: 'the module sha256 is not known yet',
+          },
+          { type: 'Ready', status: 'False', reason: 'ResolveFailed', message },
+        ],
+      },
+      error: message,
+    };
+  }
+  const rendered = renderFilterDeployment(cr, digest, {
+    filtersDir: opts.filtersDir,
+    defaultMeshConfig: kind,
+    moduleSha256: input.resolution.moduleSha256,
+  });
   if (!rendered.ok) return { ...nothing('RenderFailed'), images, error: formatFieldErrors(rendered.errors) };
   const pinned = rendered.value.pinnedImage;
+  const object = rendered.value.meshConfig;
+  const apply: MeshConfigAction = {
+    action: 'apply',
+    object,
+    ...(input.owned[other] ? { replaces: { kind: other, name: input.owned[other].name } } : {}),
+  };
 
   // 2. Workloads: patched by their own keys; the CR waits for them.
-  const kind = fd.workload.kind;
+  const wkind = fd.workload.kind;
   const unpatched = input.workloads.filter(
     (w) => !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: opts.filtersDir }),
   );
-  const enqueue: QueueKey[] = unpatched.map((w) => workloadKey(kind, ns, w.metadata.name));
-  const matchedNames = input.workloads.map((w) => `${kind}/${w.metadata.name}`).sort();
+  const enqueue: QueueKey[] = unpatched.map((w) => workloadKey(wkind, ns, w.metadata.name));
+  const matchedNames = input.workloads.map((w) => `${wkind}/${w.metadata.name}`).sort();
   // Workloads this CR selected before (its labels or kind changed) may have to lose the volume.
   for (const previous of cr.status?.matchedWorkloads ?? []) {
     const [wkind, wname] = previous.split('/');
@@ -211,17 +292,14 @@ export function decideFilter(input: FilterInput): FilterDecision {
             ? ` (waited ${Math.round(waited / 1000)} s; check the agent logs and Events on those nodes)`
             : '');
     const held =
-      appliedDigest && appliedDigest !== digest ? `; EnvoyFilter keeps ${appliedDigest} until then` : '';
+      appliedDigest && appliedDigest !== digest ? `; ${applied!.kind} keeps ${appliedDigest} until then` : '';
     return {
       outcome,
       images,
       enqueue,
       recheckNamespace: false,
-      // The module already named by the EnvoyFilter is on the nodes that had it; other changes may go on.
-      meshConfig:
-        appliedDigest === digest
-          ? { action: 'apply', object: rendered.value.envoyFilter }
-          : { action: 'keep' },
+      // The module the mesh already loads is on the nodes that had it; other changes may go on.
+      meshConfig: appliedDigest === digest ? apply : { action: 'keep' },
       waiting: { digest, since },
       status: {
         fields: { ...fields, missingNodes: dist.missing },
@@ -244,20 +322,20 @@ export function decideFilter(input: FilterInput): FilterDecision {
           type: 'Ready',
           status: 'False',
           reason: 'WorkloadsPending',
-          message: `waiting for the module volume on ${unpatched.map((w) => `${kind}/${w.metadata.name}`).join(', ')}`,
+          message: `waiting for the module volume on ${unpatched.map((w) => `${wkind}/${w.metadata.name}`).join(', ')}`,
         }
       : {
           type: 'Ready',
           status: 'True',
           reason: 'Applied',
-          message: `EnvoyFilter ${rendered.value.envoyFilter.metadata.name} loads ${digest}; ${input.workloads.length} workload(s) matched`,
+          message: `${object.kind} ${object.metadata.name} loads ${digest}; ${input.workloads.length} workload(s) matched`,
         };
   return {
     outcome: unpatched.length > 0 ? 'WorkloadsPending' : 'Applied',
     images,
     enqueue,
     recheckNamespace: false,
-    meshConfig: { action: 'apply', object: rendered.value.envoyFilter },
+    meshConfig: apply,
     imagesAfter: new Set([pinned]),
     waiting: 'clear',
     status: {

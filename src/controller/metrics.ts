@@ -9,6 +9,7 @@ export interface ControllerMetrics {
   leader: Gauge;
   resolutions: Counter<'result'>;
   envoyFiltersApplied: Counter<'action'>;
+  wasmPluginsApplied: Counter<'action'>;
   workloadPatches: Counter<'kind'>;
 }
 
@@ -50,6 +51,12 @@ export function createMetrics(): ControllerMetrics {
     envoyFiltersApplied: new Counter({
       name: 'meshwasm_controller_envoyfilter_writes_total',
       help: 'EnvoyFilters created or updated',
+      labelNames: ['action'],
+      registers,
+    }),
+    wasmPluginsApplied: new Counter({
+      name: 'meshwasm_controller_wasmplugin_writes_total',
+      help: 'WasmPlugins created or updated',
       labelNames: ['action'],
       registers,
     }),

@@ -5,17 +5,21 @@
  *
  * For an ASMFilterDeployment: finalizer, validation, tag -> digest (pull secret from the cluster),
  * contribution to the images ConfigMap (new digest and the one still applied), workload annotations,
- * then the EnvoyFilter, but only once every ready agent reports the module; status and Events last.
+ * then the EnvoyFilter (or WasmPlugin), but only once every ready agent reports the module; status and
+ * Events last.
  */
 import {
   DIGEST_ANNOTATION,
   FINALIZER,
   FILTER_DEPLOYMENT_API_VERSION,
   FILTER_DEPLOYMENT_KIND,
+  MESH_CONFIG_KINDS,
   SOURCE_ANNOTATION,
   envoyFilterName,
   validateFilterDeployment,
+  wasmPluginName,
   type FilterDeploymentStatus,
+  type MeshConfigKind,
 } from '../mesh/index.js';
 import {
   apply,
@@ -34,7 +38,14 @@ import { crId, workloadKey, type QueueKey } from './keys.js';
 import type { ControllerMetrics } from './metrics.js';
 import { buildConditions, condition, sameStatus, statusPatch, type ConditionInput } from './status.js';
 import { TagResolver } from './tags.js';
-import { workloadResources, type Caches, type FilterDeploymentObject, type Resolver } from './types.js';
+import {
+  meshConfigResources,
+  workloadResources,
+  type Caches,
+  type FilterDeploymentObject,
+  type ModuleResolver,
+  type Resolver,
+} from './types.js';
 import { Workloads } from './workloads.js';
 
 export interface ReconcilerOptions {
@@ -42,6 +53,8 @@ export interface ReconcilerOptions {
   tagRefreshMs: number;
   distributionTimeoutMs: number;
   filtersDir?: string;
+  /** what a CR without spec.meshConfig gets */
+  meshConfig: MeshConfigKind;
 }
 
 /** What the reconciler works with. */
@@ -49,6 +62,7 @@ export interface ReconcilerDeps {
   client: KubeClient;
   caches: Caches;
   resolver: Resolver;
+  moduleResolver: ModuleResolver;
   events: EventRecorder;
   metrics: ControllerMetrics;
   log: Logger;
@@ -125,14 +139,22 @@ export class Reconciler {
     id: string,
     cr: FilterDeploymentObject | undefined,
   ): Promise<FilterInput> {
-    const ef = this.ownedEnvoyFilter(ns, name, id);
-    const validation = cr ? validateFilterDeployment(cr) : undefined;
+    const validation = cr
+      ? validateFilterDeployment(cr, { defaultMeshConfig: this.opts.meshConfig })
+      : undefined;
+    const owned: FilterInput['owned'] = {};
+    for (const kind of MESH_CONFIG_KINDS) {
+      const obj = this.ownedMeshConfig(kind, ns, name, id);
+      if (obj)
+        owned[kind] = { name: obj.metadata.name, digest: obj.metadata.annotations?.[DIGEST_ANNOTATION] };
+    }
     const input: FilterInput = {
       now: this.now(),
       cr,
       validation,
       resolution: {},
-      applied: ef && { name: ef.metadata.name, digest: ef.metadata.annotations?.[DIGEST_ANNOTATION] },
+      owned,
+      served: { EnvoyFilter: true, WasmPlugin: this.deps.caches.wasmPlugins.hasSynced() },
       workloads: [],
       agents: { readyAgents: 0, missing: [] },
       waiting: this.waitingSince.get(id),
@@ -145,9 +167,19 @@ export class Reconciler {
     } catch (err) {
       input.resolution = { problem: describeError(err) };
     }
+    const digest = input.resolution.digest;
+    if (digest && fd.meshConfig === 'WasmPlugin' && input.served.WasmPlugin) {
+      try {
+        input.resolution.moduleSha256 = await this.tags.moduleDigest(
+          fd,
+          fd.filter.reference.digest ?? digest,
+        );
+      } catch (err) {
+        input.resolution.moduleProblem = describeError(err);
+      }
+    }
     input.workloads = this.workloads.matching(fd.workload.kind, ns, fd.workload.labels);
-    if (input.resolution.digest)
-      input.agents = distribution(this.deps.caches.agents.list(this.opts.namespace), input.resolution.digest);
+    if (digest) input.agents = distribution(this.deps.caches.agents.list(this.opts.namespace), digest);
     return input;
   }
 
@@ -161,8 +193,12 @@ export class Reconciler {
   ): Promise<ReconcileResult> {
     if (d.images) this.images.set(id, d.images);
     for (const key of d.enqueue) this.deps.enqueue(key);
-    if (d.meshConfig.action === 'apply' && cr) await this.applyEnvoyFilter(cr, d.meshConfig.object);
-    if (d.meshConfig.action === 'remove') await this.removeEnvoyFilter(ns, name, id);
+    if (d.meshConfig.action === 'apply' && cr) {
+      await this.applyMeshConfig(cr, d.meshConfig.object);
+      if (d.meshConfig.replaces) await this.removeMeshConfig(d.meshConfig.replaces.kind, ns, name, id);
+    }
+    if (d.meshConfig.action === 'remove')
+      for (const kind of MESH_CONFIG_KINDS) await this.removeMeshConfig(kind, ns, name, id);
     if (d.imagesAfter === 'forget') this.images.forget(id);
     else if (d.imagesAfter) this.images.set(id, d.imagesAfter);
     if (d.waiting === 'clear') this.waitingSince.delete(id);
@@ -179,35 +215,48 @@ export class Reconciler {
         this.deps.enqueue(workloadKey(kind as keyof typeof workloadResources, ns, w.metadata.name));
   }
 
-  private async applyEnvoyFilter(
+  private async applyMeshConfig(
     cr: FilterDeploymentObject,
-    envoyFilter: { metadata: { name: string; annotations?: Record<string, string> } },
+    object: { kind: MeshConfigKind; metadata: { name: string; annotations?: Record<string, string> } },
   ): Promise<void> {
     const { action } = await apply(
       this.deps.client,
-      Resources.envoyFilters,
-      envoyFilter as unknown as KubeObject,
+      meshConfigResources[object.kind],
+      object as unknown as KubeObject,
     );
     if (action === 'unchanged') return;
-    this.deps.metrics.envoyFiltersApplied.inc({ action });
+    const counter =
+      object.kind === 'WasmPlugin'
+        ? this.deps.metrics.wasmPluginsApplied
+        : this.deps.metrics.envoyFiltersApplied;
+    counter.inc({ action });
     await this.event(
       cr,
       'Normal',
-      action === 'created' ? 'EnvoyFilterCreated' : 'EnvoyFilterUpdated',
-      `EnvoyFilter ${envoyFilter.metadata.name} loads ${envoyFilter.metadata.annotations?.[DIGEST_ANNOTATION]}`,
+      `${object.kind}${action === 'created' ? 'Created' : 'Updated'}`,
+      `${object.kind} ${object.metadata.name} loads ${object.metadata.annotations?.[DIGEST_ANNOTATION]}`,
     );
   }
 
-  private ownedEnvoyFilter(ns: string, name: string, id: string): KubeObject | undefined {
-    const ef = this.deps.caches.envoyFilters.get(envoyFilterName(name), ns);
-    return ef?.metadata.annotations?.[SOURCE_ANNOTATION] === id ? ef : undefined;
+  /** The EnvoyFilter or WasmPlugin of this CR, if the cache holds one its source annotation ties to it. */
+  private ownedMeshConfig(
+    kind: MeshConfigKind,
+    ns: string,
+    name: string,
+    id: string,
+  ): KubeObject | undefined {
+    const obj =
+      kind === 'WasmPlugin'
+        ? this.deps.caches.wasmPlugins.get(wasmPluginName(name), ns)
+        : this.deps.caches.envoyFilters.get(envoyFilterName(name), ns);
+    return obj?.metadata.annotations?.[SOURCE_ANNOTATION] === id ? obj : undefined;
   }
 
-  private async removeEnvoyFilter(ns: string, name: string, id: string): Promise<void> {
-    const ef = this.ownedEnvoyFilter(ns, name, id);
-    if (!ef) return;
+  private async removeMeshConfig(kind: MeshConfigKind, ns: string, name: string, id: string): Promise<void> {
+    const obj = this.ownedMeshConfig(kind, ns, name, id);
+    if (!obj) return;
     try {
-      await this.deps.client.delete(Resources.envoyFilters, ns, ef.metadata.name);
+      await this.deps.client.delete(meshConfigResources[kind], ns, obj.metadata.name);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -215,7 +264,7 @@ export class Reconciler {
 
   private async finalize(cr: FilterDeploymentObject, id: string): Promise<void> {
     const { namespace: ns, name } = cr.metadata;
-    await this.removeEnvoyFilter(ns, name, id);
+    for (const kind of MESH_CONFIG_KINDS) await this.removeMeshConfig(kind, ns, name, id);
     this.images.forget(id);
     this.waitingSince.delete(id);
     this.images.initialPending.delete(id);

@@ -1,10 +1,15 @@
 /** What the controller's parts share: the cached object shapes, the caches, the queue keys. */
-import type { ASMFilterDeployment, WorkloadKind } from '../mesh/index.js';
+import type { ASMFilterDeployment, MeshConfigKind, WorkloadKind } from '../mesh/index.js';
 import { Resources, type Informer, type KubeObject, type ResourceRef } from '../kube/index.js';
 import type { AgentPod } from './agents.js';
 
 /** Resolves a reference to its manifest digest; `dockerConfigJson` is the pull secret's content, if any. */
 export type Resolver = (reference: string, dockerConfigJson: string | undefined) => Promise<string>;
+/** The sha256 (`sha256:<hex>`) of the module a pinned reference holds. */
+export type ModuleResolver = (
+  pinnedReference: string,
+  dockerConfigJson: string | undefined,
+) => Promise<string>;
 
 export type FilterDeploymentObject = KubeObject &
   ASMFilterDeployment & { metadata: { name: string; namespace: string } };
@@ -18,9 +23,17 @@ export interface Caches {
   filterDeployments: Informer<FilterDeploymentObject>;
   workloads: Record<WorkloadKind, Informer<Workload>>;
   envoyFilters: Informer<KubeObject>;
+  /** optional: a cluster without the WasmPlugin CRD never syncs it (see meshConfigServed) */
+  wasmPlugins: Informer<KubeObject>;
   agents: Informer<AgentPod>;
   images: Informer<KubeObject & { data?: Record<string, string> }>;
 }
+
+/** Where each kind of generated mesh config lives. */
+export const meshConfigResources: Record<MeshConfigKind, ResourceRef> = {
+  EnvoyFilter: Resources.envoyFilters,
+  WasmPlugin: Resources.wasmPlugins,
+};
 
 export const workloadResources: Record<WorkloadKind, ResourceRef> = {
   Deployment: Resources.deployments,

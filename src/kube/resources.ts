@@ -46,6 +46,7 @@ export const Resources = {
   leases: ref('coordination.k8s.io', 'v1', 'leases', 'Lease'),
   crds: ref('apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false),
   envoyFilters: ref('networking.istio.io', 'v1alpha3', 'envoyfilters', 'EnvoyFilter'),
+  wasmPlugins: ref('extensions.istio.io', 'v1alpha1', 'wasmplugins', 'WasmPlugin'),
   filterDeployments: ref('istio.alibabacloud.com', 'v1beta1', 'asmfilterdeployments', 'ASMFilterDeployment'),
 } as const;
 

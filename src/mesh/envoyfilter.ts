@@ -76,10 +76,15 @@ export function moduleFilename(digest: string, filtersDir: string = DEFAULT_FILT
  * would pass the 253-character limit, so it is stable and unique per CR.
  */
 export function envoyFilterName(filterDeploymentName: string): string {
-  const full = `${filterDeploymentName}${ENVOY_FILTER_NAME_SUFFIX}`;
+  return generatedName(filterDeploymentName, ENVOY_FILTER_NAME_SUFFIX);
+}
+
+/** `<name><suffix>`, or a prefix of name, a hash and the suffix when that would pass 253 characters. */
+export function generatedName(filterDeploymentName: string, suffix: string): string {
+  const full = `${filterDeploymentName}${suffix}`;
   if (full.length <= 253) return full;
   const hash = fnv1a(filterDeploymentName);
-  return `${filterDeploymentName.slice(0, 253 - ENVOY_FILTER_NAME_SUFFIX.length - 9)}-${hash}${ENVOY_FILTER_NAME_SUFFIX}`;
+  return `${filterDeploymentName.slice(0, 253 - suffix.length - 9)}-${hash}${suffix}`;
 }
 
 /** FNV-1a (32-bit, hex): enough to keep shortened names distinct, and free of any Node import. */

@@ -6,6 +6,7 @@ export * from './types.js';
 export * from './reference.js';
 export * from './validate.js';
 export * from './envoyfilter.js';
+export * from './wasmplugin.js';
 export * from './workload.js';
 export * from './images.js';
 export * from './render.js';

@@ -1,17 +1,22 @@
 /**
  * One call from an ASMFilterDeployment object to everything it produces (pure): validation, the
- * EnvoyFilter, the workload patch and the pinned reference for the images ConfigMap. The CLI's `render`,
+ * EnvoyFilter or WasmPlugin, the workload patch and the pinned reference for the images ConfigMap. The CLI's `render`,
  * the controller and the render benchmark all go through here.
  */
 import { renderEnvoyFilter, type EnvoyFilter, type RenderOptions } from './envoyfilter.js';
 import { pinnedReference } from './reference.js';
 import { validateFilterDeployment, type FieldError, type ValidateOptions } from './validate.js';
+import { renderWasmPlugin, type WasmPlugin, type WasmPluginRenderOptions } from './wasmplugin.js';
 import { workloadPatch, type WorkloadMergePatch } from './workload.js';
 import type { ValidFilterDeployment, WorkloadKind } from './types.js';
 
 export interface RenderedFilterDeployment {
   filterDeployment: ValidFilterDeployment;
-  envoyFilter: EnvoyFilter;
+  /** what the mesh loads: the EnvoyFilter or the WasmPlugin, as `filterDeployment.meshConfig` says */
+  meshConfig: EnvoyFilter | WasmPlugin;
+  /** the same object by its kind */
+  envoyFilter?: EnvoyFilter;
+  wasmPlugin?: WasmPlugin;
   /** `registry/repository@sha256:...`, the line this CR contributes to the images ConfigMap. */
   pinnedImage: string;
   /** What every matching workload's pod template gets, and how to select those workloads. */
@@ -34,7 +39,7 @@ export type RenderResult =
 export function renderFilterDeployment(
   input: unknown,
   digest: string,
-  options: RenderOptions & ValidateOptions = {},
+  options: RenderOptions & ValidateOptions & Pick<WasmPluginRenderOptions, 'moduleSha256'> = {},
 ): RenderResult {
   const validated = validateFilterDeployment(input, options);
   if (!validated.ok) return validated;
@@ -42,14 +47,18 @@ export function renderFilterDeployment(
   // A digest in the image itself wins over the one given: the user pinned it.
   const effective = fd.filter.reference.digest ?? digest;
   try {
-    const envoyFilter = renderEnvoyFilter(fd, effective, options);
+    const meshConfig =
+      fd.meshConfig === 'WasmPlugin'
+        ? renderWasmPlugin(fd, effective, options)
+        : renderEnvoyFilter(fd, effective, options);
     // From no annotations to ours is always a change, so the patch is never undefined here.
     const patch = workloadPatch(undefined, true, options) as WorkloadMergePatch;
     return {
       ok: true,
       value: {
         filterDeployment: fd,
-        envoyFilter,
+        meshConfig,
+        ...(meshConfig.kind === 'WasmPlugin' ? { wasmPlugin: meshConfig } : { envoyFilter: meshConfig }),
         pinnedImage: pinnedReference(fd.filter.reference, effective),
         workload: {
           kind: fd.workload.kind,

@@ -49,6 +49,11 @@ export const PATCH_CONTEXTS = ['SIDECAR_INBOUND', 'SIDECAR_OUTBOUND', 'GATEWAY',
 export type PatchContext = (typeof PATCH_CONTEXTS)[number];
 export const DEFAULT_PATCH_CONTEXT: PatchContext = 'SIDECAR_INBOUND';
 
+/** What the controller generates for a CR: EnvoyFilter (the seed's, the default) or Istio's WasmPlugin. */
+export const MESH_CONFIG_KINDS = ['EnvoyFilter', 'WasmPlugin'] as const;
+export type MeshConfigKind = (typeof MESH_CONFIG_KINDS)[number];
+export const DEFAULT_MESH_CONFIG: MeshConfigKind = 'EnvoyFilter';
+
 export const PULL_POLICIES = ['IfNotPresent', 'Always'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];
 
@@ -82,6 +87,8 @@ export interface OwnerReference {
 
 /** The spec as users write it (the seed's filter.yaml plus optional fields). */
 export interface FilterDeploymentSpec {
+  /** What the controller generates; default its --mesh-config (EnvoyFilter unless told otherwise). */
+  meshConfig?: MeshConfigKind;
   workload: {
     kind: WorkloadKind;
     labels: Record<string, string>;
@@ -150,6 +157,8 @@ export interface ValidFilterDeployment {
   namespace: string;
   uid?: string;
   generation?: number;
+  /** the CR's choice, else the default the validation was given */
+  meshConfig: MeshConfigKind;
   workload: { kind: WorkloadKind; labels: Record<string, string> };
   filter: {
     patchContext: PatchContext;

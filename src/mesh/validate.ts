@@ -6,13 +6,16 @@
 import { MeshwasmError } from '../errors.js';
 import { parseImageReference } from './reference.js';
 import {
+  DEFAULT_MESH_CONFIG,
   DEFAULT_PATCH_CONTEXT,
   FILTER_DEPLOYMENT_API_VERSION,
+  MESH_CONFIG_KINDS,
   FILTER_DEPLOYMENT_KIND,
   PATCH_CONTEXTS,
   PULL_POLICIES,
   WORKLOAD_KINDS,
   type ImageReference,
+  type MeshConfigKind,
   type PatchContext,
   type PullPolicy,
   type ValidFilterDeployment,
@@ -31,12 +34,14 @@ export type ValidationResult =
 export interface ValidateOptions {
   /** Namespace to assume when metadata.namespace is absent (what `kubectl apply` would use). */
   defaultNamespace?: string;
+  /** What to generate when the CR does not say (spec.meshConfig); default EnvoyFilter. */
+  defaultMeshConfig?: MeshConfigKind;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const SPEC_FIELDS = new Set(['workload', 'filter']);
+const SPEC_FIELDS = new Set(['meshConfig', 'workload', 'filter']);
 const WORKLOAD_FIELDS = new Set(['kind', 'labels']);
 const FILTER_FIELDS = new Set([
   'patchContext',
@@ -257,12 +262,31 @@ export function validateFilterDeployment(input: unknown, options: ValidateOption
       });
   }
 
+  let meshConfig = options.defaultMeshConfig ?? DEFAULT_MESH_CONFIG;
+  if (spec.meshConfig !== undefined) {
+    if (oneOf(MESH_CONFIG_KINDS, spec.meshConfig)) meshConfig = spec.meshConfig;
+    else
+      errors.push({
+        field: 'spec.meshConfig',
+        message: `must be one of ${MESH_CONFIG_KINDS.join(', ')}, got ${describe(spec.meshConfig)}`,
+      });
+  }
+  // A WasmPlugin's pluginConfig is a protobuf Struct: only a JSON object can travel in it.
+  if (meshConfig === 'WasmPlugin' && parameters !== undefined && !isRecord(JSON.parse(parameters))) {
+    errors.push({
+      field: 'spec.filter.parameters',
+      message:
+        'must be a JSON object for a WasmPlugin (its pluginConfig is an object); wrap the value in {...} or use meshConfig: EnvoyFilter',
+    });
+  }
+
   if (errors.length > 0 || kind === undefined || reference === undefined || typeof name !== 'string') {
     return { ok: false, errors };
   }
   const value: ValidFilterDeployment = {
     name,
     namespace,
+    meshConfig,
     workload: { kind, labels },
     filter: {
       patchContext,

@@ -6,6 +6,7 @@ import { OciSession, type OciOptions } from './session.js';
 import {
   pullWasmToBuffer,
   pullWasmToFile,
+  wasmModuleDigest,
   type PulledModule,
   type PullOptions,
   type WasmFormat,
@@ -64,6 +65,17 @@ export function resolveDigest(reference: string, options: OciOptions = {}): Prom
   return withSession(options, async (session) => {
     const { target, selector } = await session.open(reference);
     return (await target.resolve(selector)).digest;
+  });
+}
+
+/** The manifest digest a reference names and the sha256 of the module in it (see wasmModuleDigest). */
+export function resolveModuleDigest(
+  reference: string,
+  options: OciOptions & Pick<PullOptions, 'maxModuleBytes'> = {},
+): Promise<{ manifestDigest: string; moduleDigest: string }> {
+  return withSession(options, async (session) => {
+    const { target, selector } = await session.open(reference);
+    return wasmModuleDigest(target, selector, options);
   });
 }
 

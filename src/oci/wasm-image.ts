@@ -227,6 +227,23 @@ export async function openWasmModule(
   return { stream: chain(moduleStream, validator), validator };
 }
 
+/**
+ * The sha256 of the module an image holds: a raw Wasm layer is the module, so its (verified) layer digest
+ * is the answer without a download; a tar layer is pulled and the module in it hashed.
+ */
+export async function wasmModuleDigest(
+  target: Target,
+  reference: string,
+  options: Pick<PullOptions, 'maxModuleBytes' | 'signal'> = {},
+): Promise<{ manifestDigest: string; moduleDigest: string }> {
+  const image = await resolveWasmImage(target, reference, { runtimeConfig: false });
+  if (tarLayerCompression(image.layer.mediaType) === undefined && image.layer.digest.startsWith('sha256:'))
+    return { manifestDigest: image.manifestDigest, moduleDigest: image.layer.digest };
+  const { stream, validator } = await openWasmModule(target, image, options);
+  for await (const chunk of stream) void chunk; // the validator hashes what passes
+  return { manifestDigest: image.manifestDigest, moduleDigest: (validator.facts as ModuleFacts).digest };
+}
+
 export interface PulledModule extends WasmImage {
   module: ModuleFacts;
 }

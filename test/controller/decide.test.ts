@@ -9,12 +9,15 @@ const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 const NOW = 1_000_000;
 
-function cr(extra: { image?: string; pullPolicy?: string; matched?: string[] } = {}): FilterDeploymentObject {
+function cr(
+  extra: { image?: string; pullPolicy?: string; matched?: string[]; meshConfig?: string } = {},
+): FilterDeploymentObject {
   return {
     apiVersion: 'istio.alibabacloud.com/v1beta1',
     kind: 'ASMFilterDeployment',
     metadata: { name: 'f', namespace: 'apps', generation: 3, uid: 'u' },
     spec: {
+      ...(extra.meshConfig ? { meshConfig: extra.meshConfig } : {}),
       workload: { kind: 'Deployment', labels: { app: 'details' } },
       filter: {
         patchContext: 'SIDECAR_INBOUND',
@@ -51,6 +54,8 @@ function input(over: Partial<FilterInput> & { object?: FilterDeploymentObject } 
     cr: object,
     validation: object ? validateFilterDeployment(object) : undefined,
     resolution: { digest: D1 },
+    owned: {},
+    served: { EnvoyFilter: true, WasmPlugin: true },
     workloads: [workload('details-v1')],
     agents: { readyAgents: 2, missing: [] },
     waiting: undefined,
@@ -104,7 +109,7 @@ describe('decideFilter', () => {
 
   it('ResolveFailed with a kept digest: the applied module stays on the nodes and in the status', () => {
     const d = decideFilter(
-      input({ resolution: { problem: 'unauthorized' }, applied: { name: 'ef', digest: D1 } }),
+      input({ resolution: { problem: 'unauthorized' }, owned: { EnvoyFilter: { name: 'ef', digest: D1 } } }),
     );
     expect(d.outcome).toBe('ResolveFailed');
     expect([...d.images!]).toEqual([pinned(D1)]);
@@ -135,7 +140,7 @@ describe('decideFilter', () => {
     const d = decideFilter(
       input({
         resolution: { digest: D2 },
-        applied: { name: 'ef', digest: D1 },
+        owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
         agents: { readyAgents: 3, missing: ['node-c'] },
         waiting: { digest: D2, since: NOW - 20_000 },
       }),
@@ -154,7 +159,10 @@ describe('decideFilter', () => {
 
   it('Distributing with the applied digest: other changes to the EnvoyFilter still go on', () => {
     const d = decideFilter(
-      input({ applied: { name: 'ef', digest: D1 }, agents: { readyAgents: 2, missing: ['node-b'] } }),
+      input({
+        owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+        agents: { readyAgents: 2, missing: ['node-b'] },
+      }),
     );
     expect(d.outcome).toBe('Distributing');
     expect(d.meshConfig.action).toBe('apply');
@@ -196,7 +204,7 @@ describe('decideFilter', () => {
     const d = decideFilter(
       input({
         resolution: { digest: D2 },
-        applied: { name: 'ef', digest: D1 },
+        owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
         waiting: { digest: D2, since: 1 },
       }),
     );
@@ -239,5 +247,82 @@ describe('decideFilter', () => {
     );
     expect(d.status!.fields.resolvedImage).toBe(pinned(D2));
     expect(filterKey('apps', 'f')).toEqual({ kind: 'filter', namespace: 'apps', name: 'f' });
+  });
+
+  describe('WasmPlugin', () => {
+    const M = `sha256:${'c'.repeat(64)}`;
+    const wasm = () => cr({ meshConfig: 'WasmPlugin' });
+
+    it('Applied: the WasmPlugin carries the module sha256 and names the node file', () => {
+      const d = decideFilter(input({ object: wasm(), resolution: { digest: D1, moduleSha256: M } }));
+      expect(d.outcome).toBe('Applied');
+      if (d.meshConfig.action !== 'apply') throw new Error('not applied');
+      expect(d.meshConfig.object.kind).toBe('WasmPlugin');
+      expect(d.meshConfig.object.spec).toMatchObject({
+        sha256: 'c'.repeat(64),
+        url: `file:///var/local/lib/wasm-filters/${'1'.repeat(64)}.wasm`,
+      });
+      expect(d.meshConfig.replaces).toBeUndefined();
+      expect(ready(d)!.message).toBe('WasmPlugin f-wasmplugin loads ' + D1 + '; 1 workload(s) matched');
+    });
+
+    it('MeshConfigUnavailable: a cluster without the CRD is told, the nodes still get the module', () => {
+      const d = decideFilter(input({ object: wasm(), served: { EnvoyFilter: true, WasmPlugin: false } }));
+      expect(d.outcome).toBe('MeshConfigUnavailable');
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect([...d.images!]).toEqual([pinned(D1)]);
+      expect(ready(d)!.message).toContain('does not serve WasmPlugin (extensions.istio.io/v1alpha1)');
+      expect(d.requeueAfterMs).toBe(30_000);
+      expect(d.error).toBeUndefined();
+    });
+
+    it('ResolveFailed: no module sha256 yet is retried, and says why', () => {
+      const d = decideFilter(
+        input({ object: wasm(), resolution: { digest: D1, moduleProblem: 'blob unknown' } }),
+      );
+      expect(d.outcome).toBe('ResolveFailed');
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect(d.error).toContain("for the WasmPlugin's sha256: blob unknown");
+    });
+
+    it('switching kinds with the same digest: the WasmPlugin replaces the EnvoyFilter at once', () => {
+      const d = decideFilter(
+        input({
+          object: wasm(),
+          resolution: { digest: D1, moduleSha256: M },
+          owned: { EnvoyFilter: { name: 'f-wasmfilter', digest: D1 } },
+          agents: { readyAgents: 2, missing: ['node-b'] },
+        }),
+      );
+      expect(d.outcome).toBe('Distributing');
+      expect(d.meshConfig).toMatchObject({
+        action: 'apply',
+        object: { kind: 'WasmPlugin' },
+        replaces: { kind: 'EnvoyFilter', name: 'f-wasmfilter' },
+      });
+    });
+
+    it('switching kinds with a new digest: the EnvoyFilter keeps the old module until the nodes have it', () => {
+      const d = decideFilter(
+        input({
+          object: wasm(),
+          resolution: { digest: D2, moduleSha256: M },
+          owned: { EnvoyFilter: { name: 'f-wasmfilter', digest: D1 } },
+          agents: { readyAgents: 2, missing: ['node-b'] },
+        }),
+      );
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect([...d.images!].sort()).toEqual([pinned(D1), pinned(D2)]);
+      expect(ready(d)!.message).toContain(`; EnvoyFilter keeps ${D1} until then`);
+      const done = decideFilter(
+        input({
+          object: wasm(),
+          resolution: { digest: D2, moduleSha256: M },
+          owned: { EnvoyFilter: { name: 'f-wasmfilter', digest: D1 } },
+        }),
+      );
+      expect(done.meshConfig).toMatchObject({ action: 'apply', replaces: { kind: 'EnvoyFilter' } });
+      expect([...(done.imagesAfter as Set<string>)]).toEqual([pinned(D2)]);
+    });
   });
 });

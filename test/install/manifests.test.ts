@@ -201,6 +201,7 @@ describe('RBAC', () => {
     const can = (rs: Rule[], resource: string, verb: string) =>
       rs.some((r) => r.resources.includes(resource) && r.verbs.includes(verb));
     expect(can(cluster, 'envoyfilters', 'create') && can(cluster, 'envoyfilters', 'delete')).toBe(true);
+    expect(can(cluster, 'wasmplugins', 'create') && can(cluster, 'wasmplugins', 'delete')).toBe(true);
     expect(can(cluster, 'asmfilterdeployments/status', 'update')).toBe(true);
     expect(
       can(cluster, 'deployments', 'patch') &&

@@ -177,7 +177,7 @@ describe('renderFilterDeployment', () => {
       DIGEST,
     );
     expect(result.ok && result.value.pinnedImage).toBe(`r.example.com/f/x@${pinned}`);
-    expect(result.ok && wasmConfig(result.value.envoyFilter).vm_config.code.local.filename).toContain(
+    expect(result.ok && wasmConfig(result.value.envoyFilter!).vm_config.code.local.filename).toContain(
       'c'.repeat(64),
     );
   });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +62,56 @@ describe('meshwasm render', () => {
     expect(stderr).toContain('spec.workload.kind');
   });
 
+  it('renders a WasmPlugin offline with --mesh-config WasmPlugin, with the module sha256 from --sha256', async () => {
+    const sha = `sha256:${'ab'.repeat(32)}`;
+    const { code, stdout, stderr } = await meshwasm([
+      'render',
+      '-f',
+      seedFile,
+      '--digest',
+      DIGEST,
+      '--mesh-config',
+      'WasmPlugin',
+      '--sha256',
+      sha,
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const r = renderFilterDeployment(seedFilterDeployment(), DIGEST, {
+      defaultMeshConfig: 'WasmPlugin',
+      moduleSha256: sha,
+    });
+    if (!r.ok) throw new Error('seed does not render');
+    const docs = parseAllDocuments(stdout).map((d) => d.toJSON());
+    expect(docs).toEqual([r.value.wasmPlugin, r.value.workload.patch]);
+    expect(stdout).toContain('# WasmPlugin for ASMFilterDeployment default/details-v1-wasmfiltersample');
+    expect(docs[0].spec.sha256).toBe('ab'.repeat(32));
+  });
+
+  it('says when an offline WasmPlugin carries no sha256, and takes spec.meshConfig from the CR', async () => {
+    const cr = seedFilterDeployment();
+    cr.spec.meshConfig = 'WasmPlugin';
+    const { code, stdout, stderr } = await meshwasm(
+      ['render', '-f', '-', '--digest', DIGEST, '-o', 'json'],
+      JSON.stringify(cr),
+    );
+    expect(code).toBe(0);
+    expect(stderr).toContain('carries no sha256 (pass --sha256');
+    const item = JSON.parse(stdout).items[0];
+    expect(item.envoyFilter).toBeUndefined();
+    expect(item.wasmPlugin.spec.sha256).toBeUndefined();
+    expect(item.wasmPlugin.spec.url).toBe(`file:///var/local/lib/wasm-filters/${DIGEST.slice(7)}.wasm`);
+  });
+
+  it('rejects a --sha256 that is not a digest, and an unknown --mesh-config, as usage errors', async () => {
+    const sha = await meshwasm(['render', '-f', seedFile, '--digest', DIGEST, '--sha256', 'abc']);
+    expect(sha.code).toBe(2);
+    expect(sha.stderr).toMatch(/--sha256: "abc" is not a sha256 digest/);
+    const kind = await meshwasm(['render', '-f', seedFile, '--digest', DIGEST, '--mesh-config', 'Lua']);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toMatch(/EnvoyFilter, WasmPlugin/);
+  });
+
   it('rejects a --digest that is not a digest as a usage error', async () => {
     const { code, stderr } = await meshwasm(['render', '-f', seedFile, '--digest', 'v0.1']);
     expect(code).toBe(2);
@@ -117,6 +168,39 @@ describe('meshwasm render', () => {
       expect(
         item.envoyFilter.spec.configPatches[0].patch.value.typed_config.config.vm_config.code.local.filename,
       ).toBe(`/var/local/lib/wasm-filters/${pushed.slice('sha256:'.length)}.wasm`);
+    });
+
+    it('reads the module sha256 for a WasmPlugin: the layer digest of a raw layer, the hashed module of a compat image', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meshwasm-render-'));
+      const module = join(dir, 'filter.wasm');
+      const bytes = Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+      writeFileSync(module, bytes);
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      for (const format of ['artifact', 'compat']) {
+        const image = `${registry.host}/asm/wp-${format}:v1`;
+        const push = await meshwasm([
+          'push',
+          image,
+          module,
+          '--plain-http',
+          '--format',
+          format,
+          '--output',
+          'json',
+        ]);
+        expect(push.code, push.stderr).toBe(0);
+        const pushed: string = JSON.parse(push.stdout).digest;
+        const cr = seedFilterDeployment();
+        cr.spec.filter.image = image;
+        const { code, stdout, stderr } = await meshwasm(
+          ['render', '-f', '-', '--plain-http', '-o', 'json', '--mesh-config', 'WasmPlugin'],
+          JSON.stringify(cr),
+        );
+        expect(code, stderr).toBe(0);
+        const wp = JSON.parse(stdout).items[0].wasmPlugin;
+        expect(wp.metadata.annotations['wasm.meshwasm.io/digest']).toBe(pushed);
+        expect(wp.spec.sha256).toBe(sha);
+      }
     });
   });
 });

@@ -23,6 +23,7 @@ describe('validateFilterDeployment', () => {
     expect(result.value).toEqual({
       name: 'details-v1-wasmfiltersample',
       namespace: 'default',
+      meshConfig: 'EnvoyFilter',
       workload: { kind: 'Deployment', labels: { app: 'details', version: 'v1' } },
       filter: {
         patchContext: 'SIDECAR_INBOUND',

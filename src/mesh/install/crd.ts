@@ -12,6 +12,7 @@ import {
   FILTER_DEPLOYMENT_PLURAL,
   FILTER_DEPLOYMENT_SHORT_NAMES,
   CONDITION_TYPES,
+  MESH_CONFIG_KINDS,
   DEFAULT_PATCH_CONTEXT,
   PATCH_CONTEXTS,
   PULL_POLICIES,
@@ -29,6 +30,10 @@ const specSchema: Schema = {
   description: 'Which workloads get which Wasm filter.',
   required: ['workload', 'filter'],
   properties: {
+    meshConfig: str(
+      "What the controller generates: an EnvoyFilter or an Istio WasmPlugin; default the controller's --mesh-config.",
+      { enum: [...MESH_CONFIG_KINDS] },
+    ),
     workload: {
       type: 'object',
       description: 'The workloads whose sidecars load the filter.',

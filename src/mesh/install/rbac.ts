@@ -50,6 +50,11 @@ const controllerClusterRules: PolicyRule[] = [
     verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
   },
   {
+    apiGroups: ['extensions.istio.io'],
+    resources: ['wasmplugins'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  {
     apiGroups: ['apps'],
     resources: ['deployments', 'statefulsets', 'daemonsets'],
     verbs: ['get', 'list', 'watch', 'update', 'patch'],
