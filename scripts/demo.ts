@@ -90,6 +90,7 @@ async function main(): Promise<void> {
         `filter.yaml is invalid: ${rendered.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
       );
     const { envoyFilter, pinnedImage, workload } = rendered.value;
+    if (!envoyFilter) throw new Error('the demo renders the default, an EnvoyFilter');
     say(toYaml(envoyFilter).trimEnd());
     say(
       `Deployment ${workload.namespace}/{${Object.entries(workload.matchLabels)
