@@ -7,6 +7,8 @@ set -euo pipefail
 
 packages=(
   docker-registry apache2-utils skopeo wabt wrk curl openssl ca-certificates
+  # The C toolchain the tests build their C proxy-wasm filters with (test/support/c-filters.ts).
+  clang lld wasi-libc libclang-rt-14-dev-wasm32
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
