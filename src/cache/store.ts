@@ -17,7 +17,7 @@ import {
   recordFileName,
   type ModuleRecord,
 } from './record.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight } from '../single-flight.js';
 
 export interface StoredModule extends ModuleRecord {
   path: string;

@@ -16,6 +16,8 @@ export interface RegistryOptions {
   tls?: boolean;
   username?: string;
   password?: string;
+  /** token auth: the token server answers each request after this long */
+  tokenDelayMs?: number;
 }
 
 export interface TestRegistry {
@@ -92,6 +94,8 @@ async function startOnce(options: RegistryOptions): Promise<TestRegistry> {
       users: { [username]: password },
       refreshTokens: { [`refresh-${password}`]: username },
       service: 'meshwasm-test-registry',
+      ...(pki ? { tls: { cert: pki.cert, key: pki.key } } : {}),
+      ...(options.tokenDelayMs ? { delayMs: options.tokenDelayMs } : {}),
     });
     lines.push(
       'auth:',

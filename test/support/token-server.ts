@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { createSign, randomUUID, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -29,6 +30,10 @@ export async function startTokenServer(options: {
   service: string;
   anonymousPull?: boolean;
   expiresIn?: number;
+  /** serve over https with this certificate (a TLS registry's realm must be https) */
+  tls?: { cert: string; key: string };
+  /** how long each token request waits before it is answered (to make concurrent requests overlap) */
+  delayMs?: number;
 }): Promise<TokenServer> {
   const dir = mkdtempSync(join(tmpdir(), 'meshwasm-token-'));
   const keyFile = join(dir, 'token.key');
@@ -54,7 +59,8 @@ export async function startTokenServer(options: {
   const requests: TokenServer['requests'] = [];
   const anonymousPull = options.anonymousPull ?? true;
 
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     const url = new URL(req.url ?? '/', 'http://localhost');
     let account = authenticate(req.headers.authorization, options.users);
     if (req.method === 'POST') {
@@ -111,11 +117,14 @@ export async function startTokenServer(options: {
         issued_at: new Date().toISOString(),
       }),
     );
-  });
+  };
+  const server = options.tls
+    ? createTlsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler)
+    : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/token`,
     service: options.service,
     issuer,
     certFile,

@@ -2,7 +2,9 @@ import { MeshwasmError } from '../../errors.js';
 import type { Credential, CredentialSource } from '../credentials.js';
 import { registryEndpoint } from '../reference.js';
 import { readAll } from '../streams.js';
+import { SingleFlight } from '../../single-flight.js';
 import { parseChallenge, type Challenge } from './challenge.js';
+import { checkRealm, checkRedirect, realmAddressGuard } from './policy.js';
 import type { HttpRequest, HttpResponse, Transport } from './transport.js';
 
 export const MAX_AUTH_RESPONSE_BYTES = 128 * 1024;
@@ -22,7 +24,8 @@ export interface RegistryRequest extends Omit<HttpRequest, 'url'> {
 
 /**
  * Talks to one registry: attaches credentials, answers Basic and Bearer challenges, keeps a token cache
- * per scope, and follows redirects without ever sending the registry's Authorization to another host.
+ * per scope (concurrent requests that need a token of one scope share one fetch), and follows redirects
+ * without ever sending the registry's Authorization to another origin (policy.ts says what is refused).
  */
 export class RegistryClient {
   readonly registry: string;
@@ -30,6 +33,7 @@ export class RegistryClient {
   private readonly transport: Transport;
   private readonly credentials: CredentialSource;
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokenFetches = new SingleFlight<string, string>();
   private scheme: 'none' | 'basic' | 'bearer' = 'none';
   private bearerChallenge: Challenge | undefined;
   private credential: Promise<Credential | undefined> | undefined;
@@ -85,13 +89,18 @@ export class RegistryClient {
     url: string,
     authorization: string | undefined,
   ): Promise<HttpResponse> {
-    const origin = new URL(url).host;
-    let current = url;
+    const origin = new URL(url);
+    let current = origin;
+    let sendAuthorization = true;
     for (let hop = 0; ; hop++) {
-      const sameHost = new URL(current).host === origin;
       const headers: Record<string, string> = { ...(req.headers ?? {}) };
-      if (authorization && sameHost) headers.authorization = authorization;
-      const res = await this.transport.send({ method: req.method, url: current, headers, body: req.body });
+      if (authorization && sendAuthorization) headers.authorization = authorization;
+      const res = await this.transport.send({
+        method: req.method,
+        url: current.toString(),
+        headers,
+        body: req.body,
+      });
       const location = res.headers.location;
       const redirect =
         [301, 302, 303, 307, 308].includes(res.status) &&
@@ -101,7 +110,11 @@ export class RegistryClient {
       res.body.resume();
       if (hop >= MAX_REDIRECTS)
         throw new MeshwasmError('REGISTRY', `${this.registry}: too many redirects for ${url}`);
-      current = new URL(location, current).toString();
+      const next = new URL(location, current);
+      ({ sendAuthorization } = checkRedirect(this.registry, origin, next, {
+        plainHttp: this.transport.options.plainHttp === true,
+      }));
+      current = next;
     }
   }
 
@@ -127,6 +140,10 @@ export class RegistryClient {
       const wanted = [
         ...new Set([...scopes, ...(challenge.params.scope ? challenge.params.scope.split(' ') : [])]),
       ];
+      // Another request of this scope may have fetched a token meanwhile: try that before a new one.
+      const cached = this.tokens.get(scopeKey(scopes));
+      if (cached && cached.expiresAt > Date.now() + 5000 && `Bearer ${cached.token}` !== tried)
+        return `Bearer ${cached.token}`;
       this.tokens.delete(scopeKey(scopes));
       const header = `Bearer ${await this.fetchToken(challenge, wanted, scopes)}`;
       return header === tried ? undefined : header;
@@ -139,16 +156,22 @@ export class RegistryClient {
     return undefined;
   }
 
+  /** One token fetch per realm, service and scope at a time; the others wait for it. */
+  private fetchToken(challenge: Challenge, scopes: string[], cacheAs: string[] = scopes): Promise<string> {
+    const key = [challenge.params.realm, challenge.params.service, scopeKey(scopes), scopeKey(cacheAs)].join(
+      '\n',
+    );
+    return this.tokenFetches.run(key, () => this.requestToken(challenge, scopes, cacheAs));
+  }
+
   /** The token endpoint of the distribution "token authentication" spec (GET, or POST for refresh tokens). */
-  private async fetchToken(
-    challenge: Challenge,
-    scopes: string[],
-    cacheAs: string[] = scopes,
-  ): Promise<string> {
+  private async requestToken(challenge: Challenge, scopes: string[], cacheAs: string[]): Promise<string> {
     const realm = challenge.params.realm;
     if (!realm) throw new MeshwasmError('REGISTRY', `${this.registry}: Bearer challenge without a realm`);
+    const base = new URL(this.baseUrl);
+    const url = checkRealm(realm, this.registry, base);
+    const refuseAddress = realmAddressGuard(base);
     const credential = await this.getCredential();
-    const url = new URL(realm);
     const service = challenge.params.service;
     let res: HttpResponse;
     if (credential?.identityToken) {
@@ -164,6 +187,7 @@ export class RegistryClient {
         url: url.toString(),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
+        refuseAddress,
       });
     } else {
       if (service) url.searchParams.set('service', service);
@@ -171,7 +195,7 @@ export class RegistryClient {
       const headers: Record<string, string> = {};
       const basic = basicHeader(credential);
       if (basic) headers.authorization = basic;
-      res = await this.transport.send({ method: 'GET', url: url.toString(), headers });
+      res = await this.transport.send({ method: 'GET', url: url.toString(), headers, refuseAddress });
     }
     const body = await readAll(res.body, MAX_AUTH_RESPONSE_BYTES, `token response from ${url.host}`);
     if (res.status === 401 || res.status === 403) {

@@ -7,7 +7,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
+import type { LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { MeshwasmError } from '../../errors.js';
@@ -36,6 +38,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** bytes, or a factory for a fresh stream per attempt (a bare stream would make retries impossible) */
   body?: Uint8Array | string | (() => Readable | Promise<Readable>);
+  /** refuses to connect to an address this returns a reason for (checked on every name resolution) */
+  refuseAddress?: (address: string) => string | undefined;
 }
 
 export interface HttpResponse {
@@ -141,7 +145,12 @@ export class Transport {
     return new Promise<HttpResponse>((resolve, reject) => {
       const request = module.request(
         url,
-        { method: req.method, headers, agent: this.agentFor(url.protocol) },
+        {
+          method: req.method,
+          headers,
+          agent: this.agentFor(url.protocol),
+          ...(req.refuseAddress ? { lookup: guardedLookup(url.host, req.refuseAddress) } : {}),
+        },
         (res) =>
           resolve({
             status: res.statusCode ?? 0,
@@ -171,6 +180,33 @@ export class Transport {
     const base = this.options.retryBaseMs ?? 250;
     return Math.min(max, Math.random() * base * 2 ** (attempt - 1));
   }
+}
+
+/** dns.lookup that fails, before any connection, when an address it finds is refused. */
+function guardedLookup(host: string, refuse: (address: string) => string | undefined): LookupFunction {
+  return (hostname, options, callback) =>
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      for (const { address } of addresses) {
+        const why = refuse(address);
+        if (why)
+          return callback(
+            new MeshwasmError(
+              'REGISTRY',
+              `refusing to connect to ${host}: it resolves to ${address}, ${why}`,
+              {
+                hint: 'token requests carry your registry credentials; check the registry and its token service configuration',
+              },
+            ),
+            '',
+            0,
+          );
+      }
+      if (options.all)
+        return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
+      const first = addresses[0]!;
+      callback(null, first.address, first.family);
+    });
 }
 
 export function parseRetryAfter(value: string | undefined): number | undefined {

@@ -1,6 +1,7 @@
 /**
  * One run per key at a time: callers asking for a key that is already in flight share its promise, so
- * however many references name one digest, it is downloaded once.
+ * however many references name one digest, it is downloaded once, and however many cold requests need a
+ * token of one scope, it is fetched once. A leaf module (no imports), so any layer may use it.
  */
 export class SingleFlight<K, V> {
   private readonly running = new Map<K, Promise<V>>();
