@@ -27,6 +27,7 @@ interface ControllerFlags {
   insecure?: boolean;
   caFile?: string;
   meshConfig: MeshConfigKind;
+  nodeGate: boolean;
 }
 
 export function register(program: Command): void {
@@ -75,6 +76,10 @@ export function register(program: Command): void {
         .choices([...MESH_CONFIG_KINDS])
         .default(DEFAULT_MESH_CONFIG),
     )
+    .option(
+      '--no-node-gate',
+      "do not label nodes that hold a filter's module nor require that label in the filtered workloads' node affinity (pods may then start on a node before its agent has the module)",
+    )
     .option('--plain-http', 'talk to registries over plain HTTP instead of HTTPS')
     .option('--insecure', 'skip TLS certificate verification of registries (not recommended)')
     .option(
@@ -109,6 +114,7 @@ export function register(program: Command): void {
         renewDeadlineMs: parseDuration(flags.renewDeadline, '--renew-deadline'),
         retryPeriodMs: parseDuration(flags.retryPeriod, '--retry-period'),
         meshConfig: flags.meshConfig,
+        nodeGate: flags.nodeGate,
         logger: log,
       });
       await runUntilSignal(log, () => running.stop());

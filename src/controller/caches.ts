@@ -17,7 +17,13 @@ import { Informer, Resources, type KubeClient, type KubeObject } from '../kube/i
 import type { Logger } from '../log.js';
 import type { AgentPod } from './agents.js';
 import { filterKey, IMAGES_KEY, workloadKey, type QueueKey } from './keys.js';
-import { workloadResources, type Caches, type FilterDeploymentObject, type Workload } from './types.js';
+import {
+  workloadResources,
+  type Caches,
+  type FilterDeploymentObject,
+  type NodeObject,
+  type Workload,
+} from './types.js';
 
 export interface CacheDeps {
   client: KubeClient;
@@ -39,7 +45,7 @@ export interface ControllerCaches extends Caches {
 
 export function createCaches(
   deps: CacheDeps,
-  opts: { namespace: string; requireWasmPlugins: boolean },
+  opts: { namespace: string; requireWasmPlugins: boolean; nodeGate: boolean },
 ): ControllerCaches {
   const { namespace } = opts;
   const { client, log, enqueue } = deps;
@@ -111,6 +117,18 @@ export function createCaches(
       log,
       { namespace, labelSelector: `${NAME_LABEL}=${AGENT_NAME}` },
     ),
+    // Only additions and removals matter (a new node is labelled once its agent reports); node status
+    // heartbeats would otherwise re-reconcile every CR every few seconds. Label drift is fixed on resync.
+    ...(opts.nodeGate
+      ? {
+          nodes: new Informer<NodeObject>(
+            client,
+            Resources.nodes,
+            { add: enqueueAllFilters, delete: enqueueAllFilters },
+            log,
+          ),
+        }
+      : {}),
     images: new Informer(
       client,
       Resources.configMaps,
@@ -125,6 +143,7 @@ export function createCaches(
     caches.envoyFilters,
     caches.agents,
     caches.images,
+    ...(caches.nodes ? [caches.nodes] : []),
   ] as unknown as Informer<KubeObject>[];
   const optional: Informer<KubeObject>[] = [];
   (opts.requireWasmPlugins ? required : optional).push(caches.wasmPlugins);

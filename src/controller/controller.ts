@@ -67,6 +67,11 @@ export interface ControllerOptions {
    * the cluster serves them, and a CR asking for one on a cluster that does not says so in its status.
    */
   meshConfig?: MeshConfigKind;
+  /**
+   * The node gate (default on): label each node whose agent holds a CR's module, and require that label
+   * in the node affinity of the CR's workloads, so no pod starts on a node without the module.
+   */
+  nodeGate?: boolean;
   logger?: Logger;
 }
 
@@ -126,10 +131,11 @@ export async function startController(options: ControllerOptions = {}): Promise<
     (async (ref, dockerConfigJson) =>
       (await resolveModuleDigest(ref, { ...options.transport, dockerConfigJson })).moduleDigest);
   const meshConfig = options.meshConfig ?? DEFAULT_MESH_CONFIG;
+  const nodeGate = options.nodeGate ?? true;
 
   const caches = createCaches(
     { client, log, enqueue, targets: (cr, kind, w) => reconciler.workloads.targets(cr, kind, w) },
-    { namespace, requireWasmPlugins: meshConfig === 'WasmPlugin' },
+    { namespace, requireWasmPlugins: meshConfig === 'WasmPlugin', nodeGate },
   );
   readinessGauge(metrics, caches);
   const reconciler = new Reconciler(
@@ -137,6 +143,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     {
       namespace,
       meshConfig,
+      nodeGate,
       tagRefreshMs: options.tagRefreshMs ?? 300_000,
       distributionTimeoutMs: options.distributionTimeoutMs ?? 300_000,
       filtersDir: options.filtersDir,
@@ -209,7 +216,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     if (elector.isLeader()) enqueueEverything();
   }, options.resyncMs ?? 600_000);
   resync.unref();
-  log.info({ identity, namespace, meshConfig, port: boundPort }, 'controller started');
+  log.info({ identity, namespace, meshConfig, nodeGate, port: boundPort }, 'controller started');
 
   return {
     port: boundPort,

@@ -5,7 +5,9 @@
  * calls this, and executes the result; every outcome is tested as a table without a cluster or a clock.
  */
 import {
+  DIGEST_ANNOTATION,
   formatFieldErrors,
+  gateKeysOf,
   hasWasmVolumes,
   pinnedReference,
   renderFilterDeployment,
@@ -44,6 +46,16 @@ export interface OwnedMeshConfig {
   digest: string | undefined;
 }
 
+export interface NodeGateInput {
+  key: string;
+  /** nodes that carry the label now */
+  labelled: string[];
+  /** every node there is */
+  nodes: string[];
+  /** the digests each node's agent pod reports (any pod not being deleted, ready or not: the files are there) */
+  reports: { node: string; digests: string[] }[];
+}
+
 export interface FilterInput {
   now: number;
   /** undefined: the CR is gone */
@@ -62,6 +74,8 @@ export interface FilterInput {
   workloads: Workload[];
   agents: Distribution;
   waiting: WaitingState | undefined;
+  /** with the node gate: this CR's node label, the nodes that carry it, and what every node's agent reports */
+  nodeGate?: NodeGateInput;
   options: {
     /** where the agents run (for messages) */
     namespace: string;
@@ -94,6 +108,8 @@ export interface FilterDecision {
   requeueAfterMs?: number;
   /** the reconcile fails with this message (after the writes) and is retried with backoff */
   error?: string;
+  /** node labels to set and remove, written before the mesh config */
+  nodeLabels?: { key: string; add: string[]; remove: string[] };
 }
 
 const meshConfigApi: Record<MeshConfigKind, string> = {
@@ -112,6 +128,33 @@ const nothing = (outcome: FilterOutcome): FilterDecision => ({
 });
 
 export function decideFilter(input: FilterInput): FilterDecision {
+  const decision = decideMeshConfig(input);
+  const gate = input.nodeGate;
+  if (!gate) return decision;
+  // The label says: this node holds the module the mesh config names (or, before there is one, the
+  // module it is about to name). Nodes that lose it keep their running pods; new ones wait elsewhere.
+  let target: string | undefined;
+  if (decision.outcome === 'Gone' || decision.outcome === 'InvalidSpec') target = undefined;
+  else if (decision.meshConfig.action === 'apply')
+    target = decision.meshConfig.object.metadata.annotations?.[DIGEST_ANNOTATION];
+  else {
+    target = input.owned.EnvoyFilter?.digest ?? input.owned.WasmPlugin?.digest ?? input.resolution.digest;
+    if (target === undefined) return decision; // nothing known yet: leave the labels as they are
+  }
+  const known = new Set(gate.nodes);
+  const holders = new Set(
+    target === undefined
+      ? []
+      : gate.reports.filter((r) => known.has(r.node) && r.digests.includes(target)).map((r) => r.node),
+  );
+  const labelled = new Set(gate.labelled);
+  const add = [...holders].filter((n) => !labelled.has(n)).sort();
+  const remove = [...labelled].filter((n) => !holders.has(n)).sort();
+  if (add.length === 0 && remove.length === 0) return decision;
+  return { ...decision, nodeLabels: { key: gate.key, add, remove } };
+}
+
+function decideMeshConfig(input: FilterInput): FilterDecision {
   const { cr, options: opts } = input;
   if (!cr || !input.validation) {
     // Gone without our finalizer (or after it): make sure nothing of it is left behind.
@@ -249,8 +292,14 @@ export function decideFilter(input: FilterInput): FilterDecision {
 
   // 2. Workloads: patched by their own keys; the CR waits for them.
   const wkind = fd.workload.kind;
+  const gateKey = input.nodeGate?.key;
   const unpatched = input.workloads.filter(
-    (w) => !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: opts.filtersDir }),
+    (w) =>
+      !hasWasmVolumes(w.spec?.template?.metadata?.annotations, { filtersDir: opts.filtersDir }) ||
+      (gateKey !== undefined &&
+        !gateKeysOf(
+          w.spec?.template?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
+        ).includes(gateKey)),
   );
   const enqueue: QueueKey[] = unpatched.map((w) => workloadKey(wkind, ns, w.metadata.name));
   const matchedNames = input.workloads.map((w) => `${wkind}/${w.metadata.name}`).sort();
@@ -322,7 +371,7 @@ export function decideFilter(input: FilterInput): FilterDecision {
           type: 'Ready',
           status: 'False',
           reason: 'WorkloadsPending',
-          message: `waiting for the module volume on ${unpatched.map((w) => `${wkind}/${w.metadata.name}`).join(', ')}`,
+          message: `waiting for the module volume${gateKey ? ' and node affinity' : ''} on ${unpatched.map((w) => `${wkind}/${w.metadata.name}`).join(', ')}`,
         }
       : {
           type: 'Ready',

@@ -14,7 +14,9 @@ import {
   FILTER_DEPLOYMENT_API_VERSION,
   FILTER_DEPLOYMENT_KIND,
   MESH_CONFIG_KINDS,
+  NODE_LABEL_VALUE,
   SOURCE_ANNOTATION,
+  nodeLabelKey,
   envoyFilterName,
   validateFilterDeployment,
   wasmPluginName,
@@ -31,8 +33,14 @@ import {
 } from '../kube/index.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { distribution } from './agents.js';
-import { decideFilter, type FilterDecision, type FilterInput, type WaitingState } from './decide.js';
+import { distribution, reportedDigests } from './agents.js';
+import {
+  decideFilter,
+  type FilterDecision,
+  type FilterInput,
+  type NodeGateInput,
+  type WaitingState,
+} from './decide.js';
 import { ImagesList } from './images.js';
 import { crId, workloadKey, type QueueKey } from './keys.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -55,6 +63,8 @@ export interface ReconcilerOptions {
   filtersDir?: string;
   /** what a CR without spec.meshConfig gets */
   meshConfig: MeshConfigKind;
+  /** label nodes that hold a CR's module and require the label on its workloads (see mesh/node-gate.ts) */
+  nodeGate?: boolean;
 }
 
 /** What the reconciler works with. */
@@ -90,7 +100,7 @@ export class Reconciler {
     this.now = deps.now ?? Date.now;
     this.tags = new TagResolver(deps, { namespace: opts.namespace, refreshMs: opts.tagRefreshMs });
     this.images = new ImagesList(deps, opts.namespace);
-    this.workloads = new Workloads(deps, opts.filtersDir);
+    this.workloads = new Workloads(deps, opts.filtersDir, opts.nodeGate === true);
   }
 
   async reconcile(key: QueueKey): Promise<ReconcileResult> {
@@ -160,6 +170,7 @@ export class Reconciler {
       waiting: this.waitingSince.get(id),
       options: this.opts,
     };
+    if (this.opts.nodeGate && this.deps.caches.nodes) input.nodeGate = this.nodeGateInput(ns, name);
     if (!validation?.ok) return input;
     const fd = validation.value;
     try {
@@ -183,6 +194,34 @@ export class Reconciler {
     return input;
   }
 
+  private nodeGateInput(ns: string, name: string): NodeGateInput {
+    const key = nodeLabelKey(ns, name);
+    const nodes = this.deps.caches.nodes!.list();
+    const reports = this.deps.caches.agents
+      .list(this.opts.namespace)
+      .filter((p) => p.spec?.nodeName && !p.metadata.deletionTimestamp)
+      .map((p) => ({ node: p.spec!.nodeName!, digests: [...reportedDigests(p)] }));
+    return {
+      key,
+      nodes: nodes.map((n) => n.metadata.name),
+      labelled: nodes.filter((n) => n.metadata.labels?.[key] !== undefined).map((n) => n.metadata.name),
+      reports,
+    };
+  }
+
+  /** Sets or removes one CR's label on nodes (a node deleted meanwhile is not an error). */
+  private async labelNodes(key: string, nodes: string[], value: string | null): Promise<void> {
+    for (const node of nodes) {
+      try {
+        await this.deps.client.patch(Resources.nodes, undefined, node, {
+          metadata: { labels: { [key]: value } },
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+  }
+
   /** Executes a decision, in the order it prescribes. */
   private async write(
     ns: string,
@@ -193,6 +232,10 @@ export class Reconciler {
   ): Promise<ReconcileResult> {
     if (d.images) this.images.set(id, d.images);
     for (const key of d.enqueue) this.deps.enqueue(key);
+    if (d.nodeLabels) {
+      await this.labelNodes(d.nodeLabels.key, d.nodeLabels.remove, null);
+      await this.labelNodes(d.nodeLabels.key, d.nodeLabels.add, NODE_LABEL_VALUE);
+    }
     if (d.meshConfig.action === 'apply' && cr) {
       await this.applyMeshConfig(cr, d.meshConfig.object);
       if (d.meshConfig.replaces) await this.removeMeshConfig(d.meshConfig.replaces.kind, ns, name, id);
@@ -268,6 +311,10 @@ export class Reconciler {
     this.images.forget(id);
     this.waitingSince.delete(id);
     this.images.initialPending.delete(id);
+    if (this.opts.nodeGate && this.deps.caches.nodes) {
+      const gate = this.nodeGateInput(ns, name);
+      await this.labelNodes(gate.key, gate.labelled, null);
+    }
     const kind = cr.spec?.workload?.kind;
     if (kind && workloadResources[kind] && cr.spec.workload.labels) {
       for (const w of this.workloads.matching(kind, ns, cr.spec.workload.labels))

@@ -1,5 +1,5 @@
 /** What the controller's parts share: the cached object shapes, the caches, the queue keys. */
-import type { ASMFilterDeployment, MeshConfigKind, WorkloadKind } from '../mesh/index.js';
+import type { ASMFilterDeployment, MeshConfigKind, NodeSelector, WorkloadKind } from '../mesh/index.js';
 import { Resources, type Informer, type KubeObject, type ResourceRef } from '../kube/index.js';
 import type { AgentPod } from './agents.js';
 
@@ -15,9 +15,16 @@ export type FilterDeploymentObject = KubeObject &
   ASMFilterDeployment & { metadata: { name: string; namespace: string } };
 export type Workload = KubeObject & {
   spec?: {
-    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+    template?: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec?: {
+        affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: NodeSelector } };
+      };
+    };
   };
 };
+/** A Node as the node gate reads it. */
+export type NodeObject = KubeObject & { metadata: { labels?: Record<string, string> } };
 
 export interface Caches {
   filterDeployments: Informer<FilterDeploymentObject>;
@@ -25,6 +32,8 @@ export interface Caches {
   envoyFilters: Informer<KubeObject>;
   /** optional: a cluster without the WasmPlugin CRD never syncs it (see meshConfigServed) */
   wasmPlugins: Informer<KubeObject>;
+  /** only with the node gate */
+  nodes?: Informer<NodeObject>;
   agents: Informer<AgentPod>;
   images: Informer<KubeObject & { data?: Record<string, string> }>;
 }

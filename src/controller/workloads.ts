@@ -4,6 +4,8 @@
  * mesh layer (the user's own volumes are kept and restored) and sent over the resourceVersion read.
  */
 import {
+  nodeGatePatch,
+  nodeLabelKey,
   validateFilterDeployment,
   workloadPatch,
   type ValidFilterDeployment,
@@ -31,6 +33,7 @@ export class Workloads {
       metrics: ControllerMetrics;
     },
     private readonly filtersDir: string | undefined,
+    private readonly nodeGate = false,
   ) {}
 
   /** Validation of a CR, cached per uid and resourceVersion (each workload check asks about every CR). */
@@ -60,7 +63,15 @@ export class Workloads {
   async reconcile(kind: WorkloadKind, ns: string, name: string): Promise<void> {
     const w = this.deps.caches.workloads[kind]?.get(name, ns);
     if (!w) return;
-    const wanted = this.deps.caches.filterDeployments.list(ns).some((cr) => this.targets(cr, kind, w));
+    const targeting = this.deps.caches.filterDeployments.list(ns).filter((cr) => this.targets(cr, kind, w));
+    const wanted = targeting.length > 0;
+    // With the node gate, the pod template requires the label of every CR that selects it.
+    const gate = this.nodeGate
+      ? nodeGatePatch(
+          w.spec?.template?.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
+          targeting.map((cr) => nodeLabelKey(cr.metadata.namespace, cr.metadata.name)),
+        )
+      : undefined;
     let patch;
     try {
       patch = workloadPatch(w.spec?.template?.metadata?.annotations, wanted, { filtersDir: this.filtersDir });
@@ -75,10 +86,11 @@ export class Workloads {
       );
       return;
     }
-    if (!patch) return;
+    if (!patch && !gate) return;
+    // One patch, so a workload that gets the volume and the gate rolls out once.
     await this.deps.client.patch(workloadResources[kind], ns, name, {
       metadata: { resourceVersion: w.metadata.resourceVersion },
-      ...patch,
+      spec: { template: { ...patch?.spec.template, ...gate?.spec.template } },
     });
     this.deps.metrics.workloadPatches.inc({ kind });
   }

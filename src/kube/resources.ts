@@ -26,6 +26,7 @@ const ref = (
 export const Resources = {
   namespaces: ref('', 'v1', 'namespaces', 'Namespace', false),
   pods: ref('', 'v1', 'pods', 'Pod'),
+  nodes: ref('', 'v1', 'nodes', 'Node', false),
   configMaps: ref('', 'v1', 'configmaps', 'ConfigMap'),
   secrets: ref('', 'v1', 'secrets', 'Secret'),
   events: ref('', 'v1', 'events', 'Event'),

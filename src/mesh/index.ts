@@ -8,6 +8,7 @@ export * from './validate.js';
 export * from './envoyfilter.js';
 export * from './wasmplugin.js';
 export * from './workload.js';
+export * from './node-gate.js';
 export * from './images.js';
 export * from './render.js';
 export * from './status.js';

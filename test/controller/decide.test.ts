@@ -325,4 +325,111 @@ describe('decideFilter', () => {
       expect([...(done.imagesAfter as Set<string>)]).toEqual([pinned(D2)]);
     });
   });
+
+  describe('node gate', () => {
+    const key = 'filters.wasm.meshwasm.io/apps.f';
+    const gate = (
+      labelled: string[],
+      reports: [string, string[]][],
+      nodes = ['node-a', 'node-b', 'node-c'],
+    ) => ({
+      key,
+      labelled,
+      nodes,
+      reports: reports.map(([node, digests]) => ({ node, digests })),
+    });
+    const gatedWorkload = () => {
+      const w = workload('details-v1');
+      w.spec!.template!.spec = {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key, operator: 'Exists' }] }],
+            },
+          },
+        },
+      };
+      return w;
+    };
+
+    it('labels the nodes whose agent holds the digest being applied; a node without one gets none', () => {
+      const d = decideFilter(
+        input({
+          workloads: [gatedWorkload()],
+          nodeGate: gate(
+            [],
+            [
+              ['node-a', [D1]],
+              ['node-b', [D1]],
+              ['ghost', [D1]],
+            ],
+          ),
+        }),
+      );
+      expect(d.outcome).toBe('Applied');
+      expect(d.nodeLabels).toEqual({ key, add: ['node-a', 'node-b'], remove: [] });
+    });
+
+    it('a node whose agent is late is not labelled until it reports; the others keep theirs', () => {
+      const d = decideFilter(
+        input({
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          workloads: [gatedWorkload()],
+          agents: { readyAgents: 3, missing: ['node-c'] },
+          nodeGate: gate(
+            ['node-a', 'node-b'],
+            [
+              ['node-a', [D1]],
+              ['node-b', [D1]],
+              ['node-c', []],
+            ],
+          ),
+        }),
+      );
+      expect(d.outcome).toBe('Distributing');
+      expect(d.nodeLabels).toBeUndefined();
+    });
+
+    it('during a roll-forward the label follows the applied digest, then moves with it', () => {
+      const reports: [string, string[]][] = [
+        ['node-a', [D1, D2]],
+        ['node-b', [D1]],
+      ];
+      const waiting = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          workloads: [gatedWorkload()],
+          agents: { readyAgents: 2, missing: ['node-b'] },
+          nodeGate: gate(['node-a', 'node-b'], reports),
+        }),
+      );
+      expect(waiting.nodeLabels).toBeUndefined(); // both hold D1, which the EnvoyFilter still names
+      const moved = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          workloads: [gatedWorkload()],
+          agents: { readyAgents: 1, missing: [] }, // node-b's agent is no longer ready
+          nodeGate: gate(['node-a', 'node-b'], reports),
+        }),
+      );
+      expect(moved.meshConfig.action).toBe('apply');
+      expect(moved.nodeLabels).toEqual({ key, add: [], remove: ['node-b'] });
+    });
+
+    it('a workload without the gate in its affinity is WorkloadsPending; an invalid CR drops every label', () => {
+      const pending = decideFilter(input({ nodeGate: gate(['node-a'], [['node-a', [D1]]]) }));
+      expect(pending.outcome).toBe('WorkloadsPending');
+      expect(ready(pending)!.message).toBe(
+        'waiting for the module volume and node affinity on Deployment/details-v1',
+      );
+      const bad = cr();
+      (bad.spec.filter as { patchContext: string }).patchContext = 'NOWHERE';
+      const d = decideFilter(
+        input({ object: bad, nodeGate: gate(['node-a', 'node-b'], [['node-a', [D1]]]) }),
+      );
+      expect(d.nodeLabels).toEqual({ key, add: [], remove: ['node-a', 'node-b'] });
+    });
+  });
 });

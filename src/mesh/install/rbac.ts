@@ -61,6 +61,8 @@ const controllerClusterRules: PolicyRule[] = [
   },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  // The node gate: a CR's label on the nodes that hold its module.
+  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
 ];
 
 const controllerNamespaceRules: PolicyRule[] = [
