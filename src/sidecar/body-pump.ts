@@ -2,7 +2,8 @@
  * Moves one message body from its source (the client's request or the upstream's response) through the
  * stream's filter chain to its sink, as Envoy's filter manager does: every chunk goes through the chain
  * as soon as it arrives and what the chain releases is written at once (`on_*_body(size, false)`); the
- * end is signalled by a final call with `end_of_stream` and no new bytes; trailers, if any, follow.
+ * end is signalled by a call with `end_of_stream` (with the bytes that came with the end, if any, else
+ * none); trailers, if any, follow.
  * Backpressure pauses the source. Framing: see `Framing` and exchange.ts.
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
@@ -48,8 +49,29 @@ export function pumpBody(
     const resume = (): void => {
       source.resume();
     };
-    // Chunks before the end run synchronously in the 'data' handler: no promise per chunk.
+    // A chunk waits only for the rest of the read it came in (a microtask: the stream's 'end' for the
+    // same read is emitted through process.nextTick, which runs first). So a body that arrives with its
+    // end goes through the chain once, with end_of_stream, as Envoy's HTTP/1 codec hands over what one
+    // read parsed; any other chunk is forwarded as soon as that read is done.
+    let pending: Uint8Array | undefined;
+    let scheduled = false;
+    const flush = (): void => {
+      scheduled = false;
+      const chunk = pending;
+      pending = undefined;
+      if (chunk !== undefined && !settled) forward(chunk);
+    };
     const onData = (chunk: Uint8Array): void => {
+      if (pending !== undefined) forward(pending);
+      if (settled) return;
+      pending = chunk;
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    };
+    // Chunks before the end run synchronously: no promise per chunk.
+    const forward = (chunk: Uint8Array): void => {
       let step: BodyResult;
       try {
         step = chain.bodyChunk(direction, chunk);
@@ -90,7 +112,8 @@ export function pumpBody(
       if (settled) return;
       try {
         // The end of stream is its own call, as Envoy makes it; synchronous unless a filter pauses.
-        const last = chain.body(direction, EMPTY, true);
+        const last = chain.body(direction, pending ?? EMPTY, true);
+        pending = undefined;
         if (last instanceof Promise) last.then(end).catch(fail);
         else end(last);
       } catch (err) {
