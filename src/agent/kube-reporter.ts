@@ -4,14 +4,14 @@
  * the agent's pod (src/kube's EventRecorder: repeats bump the count). Annotation patches are serialised
  * and coalesced (only the latest set is written) and retried with backoff; Events never block the agent.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/config.js';
 import { EventRecorder, KubeClient, Resources, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log.js';
 import { AGENT_NAME, MODULES_ANNOTATION } from '../mesh/types.js';
 import type { AgentEvent, Reporter } from './reporter.js';
 
 export interface KubeReporterOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConnection;
   podName: string;
   podNamespace: string;
   log: Logger;

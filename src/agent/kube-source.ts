@@ -5,7 +5,7 @@
  * RBAC grants the agent these two names only, so both are listed and watched with the field selector
  * `metadata.name=<name>`.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/config.js';
 import { Informer, KubeClient, Resources, type KubeObject, type ResourceRef } from '../kube/index.js';
 import type { Logger } from '../log.js';
 import { parseImagesList } from '../mesh/images.js';
@@ -20,7 +20,7 @@ export interface KubeSourceHandlers {
 }
 
 export interface KubeSourceOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConnection;
   namespace: string;
   configMap: string;
   pullSecret: string;

@@ -2,7 +2,7 @@
  * Assembles a running agent: the store (opened and verified first), the puller, the loop, the source of
  * the wanted set (the cluster's ConfigMap and Secret, or files), the reporter and the health server.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/config.js';
 import { ModuleStore } from '../cache/index.js';
 import { describeError, MeshwasmError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -68,7 +68,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log.warn({ file: r.file, reason: r.reason }, 'module failed verification; removed');
 
   const mode = options.imagesFile ? 'files' : 'cluster';
-  let kubeConfig: KubeConfig | undefined;
+  let kubeConfig: KubeConnection | undefined;
   let reporter: Reporter = nullReporter;
   // The Kubernetes side is loaded in cluster mode only: with --images-file the agent never needs it.
   const kube = mode === 'cluster' ? await loadKubeSide() : undefined;
@@ -149,7 +149,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     } else {
       const namespace = options.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE;
       source = await kube!.startKubeSource({
-        kubeConfig: kubeConfig as KubeConfig,
+        kubeConfig: kubeConfig as KubeConnection,
         namespace,
         configMap: options.configMap ?? IMAGES_CONFIGMAP_NAME,
         pullSecret: options.pullSecret ?? PULL_SECRET_NAME,

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConnection } from '../kube/config.js';
 import { Gauge } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
 import {
@@ -30,8 +30,8 @@ import { runWorker } from './worker.js';
 
 /** Every duration is in milliseconds. */
 export interface ControllerOptions {
-  /** A loaded KubeConfig or a kubeconfig path; default KUBECONFIG, ~/.kube/config or in-cluster. */
-  kubeconfig?: KubeConfig | string;
+  /** A loaded kubeconfig (KubeConnection, or client-node's KubeConfig) or a kubeconfig path; default KUBECONFIG, ~/.kube/config or in-cluster. */
+  kubeconfig?: KubeConnection | string;
   /** Namespace of the pull secret, the images ConfigMap, the agent pods and the Lease (istio-system). */
   namespace?: string;
   /** Leader election identity (default $POD_NAME, else host-pid-random). */

@@ -1,13 +1,14 @@
 /**
  * A small JSON client for the Kubernetes REST API. Connection settings and credentials (certificates,
- * tokens, exec plugins, token refresh) come from @kubernetes/client-node's KubeConfig for every request;
- * the bodies stay plain JSON, so custom resources and fields pass through untouched, and one keep-alive
+ * tokens, token refresh) come from the KubeConnection (config.ts) for every request; the bodies stay
+ * plain JSON, so custom resources and fields pass through untouched, and one keep-alive
  * agent is reused so a busy controller does not pay a TLS handshake per call.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
 import { MeshwasmError } from '../errors.js';
+import type { KubeConnection } from './config.js';
 import { resourcePath, type ResourceRef } from './resources.js';
 
 export interface KubeObject {
@@ -91,7 +92,7 @@ export class KubeClient {
   requests = 0;
 
   constructor(
-    readonly kubeConfig: KubeConfig,
+    readonly kubeConfig: KubeConnection,
     private readonly timeoutMs = 30_000,
   ) {
     const cluster = kubeConfig.getCurrentCluster();
@@ -108,6 +109,67 @@ export class KubeClient {
     body?: unknown,
     contentType = 'application/json',
   ): Promise<T> {
+    const what = `${method} ${new URL(path, this.server).pathname}`;
+    const res = await this.send(method, path, body, contentType, this.timeoutMs);
+    const chunks: Buffer[] = [];
+    return new Promise<T>((resolve, reject) => {
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => reject(this.networkError(what, err)));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          parsed = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(parsed as T);
+        const s = (parsed ?? {}) as { reason?: string; message?: string };
+        reject(
+          new KubeApiError(
+            status,
+            s.reason ?? 'Unknown',
+            s.message ?? (text.slice(0, 200) || `HTTP ${status}`),
+            what,
+          ),
+        );
+      });
+    });
+  }
+
+  /**
+   * A streaming GET (watches): resolves with the response once a 2xx status is in, the body left to
+   * the caller; any other status is read and thrown as a KubeApiError. `idleMs` bounds silence.
+   */
+  async stream(path: string, idleMs: number): Promise<IncomingMessage> {
+    const res = await this.send('GET', path, undefined, 'application/json', idleMs);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let s: { reason?: string; message?: string } = {};
+    try {
+      s = JSON.parse(text) as typeof s;
+    } catch {
+      // not a Status object
+    }
+    throw new KubeApiError(
+      status,
+      s.reason ?? 'Unknown',
+      s.message ?? (text.slice(0, 200) || `HTTP ${status}`),
+      `GET ${new URL(path, this.server).pathname}`,
+    );
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
+    timeoutMs: number,
+  ): Promise<IncomingMessage> {
     const opts: https.RequestOptions = { method, headers: {} };
     if (this.server.protocol === 'http:' && !this.kubeConfig.getCurrentCluster()?.skipTLSVerify) {
       // client-node refuses this too (applyToHTTPSOptions throws a bare Error); say what to change.
@@ -140,47 +202,23 @@ export class KubeClient {
     const url = new URL(path, this.server);
     this.requests++;
     const what = `${method} ${url.pathname}`;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
       const req = (secure ? https : http).request(
         url,
         { method, headers, agent: this.agent, auth: opts.auth },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = text ? JSON.parse(text) : undefined;
-            } catch {
-              parsed = undefined;
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(parsed as T);
-            const s = (parsed ?? {}) as { reason?: string; message?: string };
-            reject(
-              new KubeApiError(
-                status,
-                s.reason ?? 'Unknown',
-                s.message ?? (text.slice(0, 200) || `HTTP ${status}`),
-                what,
-              ),
-            );
-          });
-        },
+        resolve,
       );
       // A request that hangs would hold a worker forever: give up and let the caller retry.
-      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(
-          new MeshwasmError('NETWORK', `${what}: ${err.message}`, {
-            hint: `check that the API server ${this.server.origin} is reachable`,
-            cause: err,
-          }),
-        ),
-      );
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', (err) => reject(this.networkError(what, err)));
       req.end(payload);
+    });
+  }
+
+  private networkError(what: string, err: Error): MeshwasmError {
+    return new MeshwasmError('NETWORK', `${what}: ${err.message}`, {
+      hint: `check that the API server ${this.server.origin} is reachable`,
+      cause: err,
     });
   }
 

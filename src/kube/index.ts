@@ -1,5 +1,5 @@
 /** The only place that talks to Kubernetes: config, a JSON REST client, informers, apply, events, leases. */
-export { loadKubeConfig } from './config.js';
+export { loadKubeConfig, type KubeConnection } from './config.js';
 export {
   KubeClient,
   KubeApiError,

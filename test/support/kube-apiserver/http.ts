@@ -308,6 +308,8 @@ export class Http {
       matchesFields(fields, o);
     // Objects go out as they are, or as one-row Tables for `kubectl get -w`; errors and bookmarks as they are.
     const line = (type: string, object: unknown) => {
+      // closeWatches() ends the response; events that arrive before 'finish' have nowhere to go.
+      if (res.writableEnded) return;
       const o = object as Obj;
       const body =
         table && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
