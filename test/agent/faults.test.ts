@@ -92,9 +92,12 @@ describe('agent under faults', () => {
     const agent = await runAgent({ dir, imagesFile: await imagesFileWith(pushed.map(viaProxy)) });
     try {
       await eventually(() => expect(listing(dir)).toEqual(filesOf(...pushed)), 40_000);
-      const metrics = (await getJson(agent.running.port, '/metrics')).text;
-      expect(metricValue(metrics, 'meshwasm_agent_pulls_total{result="failure"}')).toBeGreaterThan(0);
-      expect(metricValue(metrics, 'meshwasm_agent_pulls_total{result="success"}')).toBe(3);
+      // The files appear before their pull is counted (the store finishes durability first): wait for both.
+      await eventually(async () => {
+        const metrics = (await getJson(agent.running.port, '/metrics')).text;
+        expect(metricValue(metrics, 'meshwasm_agent_pulls_total{result="failure"}')).toBeGreaterThan(0);
+        expect(metricValue(metrics, 'meshwasm_agent_pulls_total{result="success"}')).toBe(3);
+      }, 10_000);
       const codes = new Set(agent.logs.filter((l) => l.msg === 'module pull failed').map((l) => l.code));
       expect(codes.size).toBeGreaterThan(0);
       for (const code of codes) expect(['REGISTRY', 'NETWORK']).toContain(code);
