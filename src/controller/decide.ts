@@ -127,6 +127,34 @@ const nothing = (outcome: FilterOutcome): FilterDecision => ({
   waiting: 'keep',
 });
 
+/** The image (or its module) could not be read: nothing changes but the conditions, which say why. */
+function resolveFailed(
+  images: FilterDecision['images'],
+  appliedDigest: string | undefined,
+  message: string,
+  notDistributedBecause: string,
+  readyMessage: string,
+): FilterDecision {
+  return {
+    ...nothing('ResolveFailed'),
+    images,
+    status: {
+      fields: { digest: appliedDigest },
+      conditions: [
+        { type: 'ImageResolved', status: 'False', reason: 'ResolveFailed', message },
+        {
+          type: 'ModuleDistributed',
+          status: 'Unknown',
+          reason: 'ResolveFailed',
+          message: notDistributedBecause,
+        },
+        { type: 'Ready', status: 'False', reason: 'ResolveFailed', message: readyMessage },
+      ],
+    },
+    error: message,
+  };
+}
+
 export function decideFilter(input: FilterInput): FilterDecision {
   const decision = decideMeshConfig(input);
   const gate = input.nodeGate;
@@ -215,24 +243,7 @@ function decideMeshConfig(input: FilterInput): FilterDecision {
     const keeps = appliedDigest
       ? `; ${applied!.kind} ${applied!.name} keeps the module ${appliedDigest}`
       : '';
-    return {
-      ...nothing('ResolveFailed'),
-      images,
-      status: {
-        fields: { digest: appliedDigest },
-        conditions: [
-          { type: 'ImageResolved', status: 'False', reason: 'ResolveFailed', message },
-          {
-            type: 'ModuleDistributed',
-            status: 'Unknown',
-            reason: 'ResolveFailed',
-            message: 'the image has no digest yet',
-          },
-          { type: 'Ready', status: 'False', reason: 'ResolveFailed', message: `${message}${keeps}` },
-        ],
-      },
-      error: message,
-    };
+    return resolveFailed(images, appliedDigest, message, 'the image has no digest yet', `${message}${keeps}`);
   }
   if (!input.served[kind]) {
     const message = `this cluster does not serve ${kind} (${meshConfigApi[kind]}): install Istio's CRDs (WasmPlugin needs Istio 1.12 or later) or set spec.meshConfig to ${other}`;
@@ -257,24 +268,7 @@ function decideMeshConfig(input: FilterInput): FilterDecision {
   }
   if (kind === 'WasmPlugin' && input.resolution.moduleSha256 === undefined) {
     const message = `cannot read the module of ${fd.filter.image} (${digest}) for the WasmPlugin's sha256: ${input.resolution.moduleProblem}`;
-    return {
-      ...nothing('ResolveFailed'),
-      images,
-      status: {
-        fields: { digest: appliedDigest },
-        conditions: [
-          { type: 'ImageResolved', status: 'False', reason: 'ResolveFailed', message },
-          {
-            type: 'ModuleDistributed',
-            status: 'Unknown',
-            reason: 'ResolveFailed',
-            message: 'the module sha256 is not known yet',
-          },
-          { type: 'Ready', status: 'False', reason: 'ResolveFailed', message },
-        ],
-      },
-      error: message,
-    };
+    return resolveFailed(images, appliedDigest, message, 'the module sha256 is not known yet', message);
   }
   const rendered = renderFilterDeployment(cr, digest, {
     filtersDir: opts.filtersDir,
