@@ -11,6 +11,7 @@ import {
 } from '../mesh/types.js';
 
 interface ControllerFlags {
+  verificationPolicy?: string;
   kubeconfig?: string;
   namespace?: string;
   identity?: string;
@@ -80,6 +81,10 @@ export function register(program: Command): void {
       '--no-node-gate',
       "do not label nodes that hold a filter's module nor require that label in the filtered workloads' node affinity (pods may then start on a node before its agent has the module)",
     )
+    .option(
+      '--verification-policy <file>',
+      'distribute and render only digests a trusted key or keyless identity signed; see docs/operations.md',
+    )
     .option('--plain-http', 'talk to registries over plain HTTP instead of HTTPS')
     .option('--insecure', 'skip TLS certificate verification of registries (not recommended)')
     .option(
@@ -99,7 +104,12 @@ export function register(program: Command): void {
         import('../controller/index.js'),
       ]);
       const log = createLogger(CONTROLLER_NAME);
+      // Read and checked before anything starts: a broken policy stops the controller, never disables it.
+      const verification = flags.verificationPolicy
+        ? (await import('../sign/policy.js')).readPolicyFile(flags.verificationPolicy)
+        : undefined;
       const running = await startController({
+        verification,
         kubeconfig: flags.kubeconfig,
         namespace: flags.namespace ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE,
         identity: flags.identity,

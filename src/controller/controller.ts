@@ -25,7 +25,8 @@ import { createMetrics, type ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
 import { startHealthServer } from './server.js';
-import type { ModuleResolver, Resolver } from './types.js';
+import type { VerificationPolicy } from '../sign/policy.js';
+import type { ModuleResolver, Resolver, SignatureVerifier } from './types.js';
 import { runWorker } from './worker.js';
 
 /** Every duration is in milliseconds. */
@@ -43,6 +44,13 @@ export interface ControllerOptions {
   resolver?: Resolver;
   /** Pinned reference -> the module's sha256 (WasmPlugins carry it); default the OCI client, as resolver. */
   moduleResolver?: ModuleResolver;
+  /**
+   * A verification policy (optional): each resolved digest must carry a trusted signature before it is
+   * put in the images ConfigMap and rendered. Without one nothing is verified (the behaviour before).
+   */
+  verification?: VerificationPolicy;
+  /** Signature check; default the policy above through the OCI client with `transport`. */
+  verifier?: SignatureVerifier;
   transport?: Pick<
     TransportOptions,
     'plainHttp' | 'insecure' | 'caFile' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs'
@@ -132,6 +140,22 @@ export async function startController(options: ControllerOptions = {}): Promise<
       (await resolveModuleDigest(ref, { ...options.transport, dockerConfigJson })).moduleDigest);
   const meshConfig = options.meshConfig ?? DEFAULT_MESH_CONFIG;
   const nodeGate = options.nodeGate ?? true;
+  const policy = options.verification;
+  const verifier: SignatureVerifier | undefined =
+    options.verifier ??
+    (policy &&
+      (async (ref, digest, dockerConfigJson) => {
+        // Loaded only with a policy: the Sigstore libraries are not needed otherwise.
+        const { verifyReferenceDigest } = await import('../sign/remote.js');
+        return verifyReferenceDigest(ref, digest, policy, { ...options.transport, dockerConfigJson });
+      }));
+  if (policy) {
+    const { describeSigners } = await import('../sign/policy.js');
+    log.info(
+      { policy: policy.source, signers: describeSigners(policy) },
+      'signature verification on: digests are distributed and rendered only once a trusted signature verifies',
+    );
+  }
 
   const caches = createCaches(
     { client, log, enqueue, targets: (cr, kind, w) => reconciler.workloads.targets(cr, kind, w) },
@@ -139,7 +163,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
   );
   readinessGauge(metrics, caches);
   const reconciler = new Reconciler(
-    { client, caches, resolver, moduleResolver, events, metrics, log, enqueue },
+    { client, caches, resolver, moduleResolver, verifier, events, metrics, log, enqueue },
     {
       namespace,
       meshConfig,

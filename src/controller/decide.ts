@@ -15,6 +15,7 @@ import {
   type FilterDeploymentStatus,
   type MeshConfigKind,
   type ValidationResult,
+  type ValidFilterDeployment,
   type WasmPlugin,
 } from '../mesh/index.js';
 import { describeError } from '../errors.js';
@@ -27,6 +28,7 @@ export type FilterOutcome =
   | 'Gone'
   | 'InvalidSpec'
   | 'ResolveFailed'
+  | 'SignatureRejected'
   | 'RenderFailed'
   | 'MeshConfigUnavailable'
   | 'NoReadyAgents'
@@ -34,6 +36,13 @@ export type FilterOutcome =
   | 'DistributionTimeout'
   | 'WorkloadsPending'
   | 'Applied';
+
+/** The outcome of verifying the resolved digest's signature (only with a verification policy). */
+export type SignatureCheck =
+  /** `signer`: the key or identity whose signature verified */
+  | { signer: string }
+  /** `reason`: Untrusted (no trusted signature verifies) or VerificationError (could not check) */
+  | { problem: string; reason: 'Untrusted' | 'VerificationError' };
 
 export interface WaitingState {
   digest: string;
@@ -66,6 +75,8 @@ export interface FilterInput {
    * WasmPlugin also the module's own sha256 (or why it could not be read).
    */
   resolution: { digest?: string; problem?: string; moduleSha256?: string; moduleProblem?: string };
+  /** the resolved digest's signature check; undefined without a verification policy */
+  signature?: SignatureCheck;
   /** the EnvoyFilter and the WasmPlugin this CR owns, if any, and the digest each loads */
   owned: Partial<Record<MeshConfigKind, OwnedMeshConfig>>;
   /** whether the cluster serves each kind (the WasmPlugin CRD may be missing) */
@@ -156,7 +167,7 @@ function resolveFailed(
 }
 
 export function decideFilter(input: FilterInput): FilterDecision {
-  const decision = decideMeshConfig(input);
+  const decision = withSignature(decideMeshConfig(input), input);
   const gate = input.nodeGate;
   if (!gate) return decision;
   // The label says: this node holds the module the mesh config names (or, before there is one, the
@@ -166,7 +177,11 @@ export function decideFilter(input: FilterInput): FilterDecision {
   else if (decision.meshConfig.action === 'apply')
     target = decision.meshConfig.object.metadata.annotations?.[DIGEST_ANNOTATION];
   else {
-    target = input.owned.EnvoyFilter?.digest ?? input.owned.WasmPlugin?.digest ?? input.resolution.digest;
+    target =
+      input.owned.EnvoyFilter?.digest ??
+      input.owned.WasmPlugin?.digest ??
+      // A refused digest is never the one a node is labelled for.
+      (decision.outcome === 'SignatureRejected' ? undefined : input.resolution.digest);
     if (target === undefined) return decision; // nothing known yet: leave the labels as they are
   }
   const known = new Set(gate.nodes);
@@ -180,6 +195,74 @@ export function decideFilter(input: FilterInput): FilterDecision {
   const remove = [...labelled].filter((n) => !holders.has(n)).sort();
   if (add.length === 0 && remove.length === 0) return decision;
   return { ...decision, nodeLabels: { key: gate.key, add, remove } };
+}
+
+/**
+ * A verified digest says so (and by whom) next to ImageResolved in every status written about it; a
+ * refusal writes its own conditions.
+ */
+function withSignature(decision: FilterDecision, input: FilterInput): FilterDecision {
+  const { signature } = input;
+  const digest = input.resolution.digest;
+  if (!signature || !('signer' in signature) || !digest || !decision.status) return decision;
+  const conditions = decision.status.conditions;
+  const at = conditions.findIndex((c) => c.type === 'ImageResolved') + 1;
+  if (at === 0 || conditions.some((c) => c.type === 'SignatureVerified')) return decision;
+  const verified: ConditionInput = {
+    type: 'SignatureVerified',
+    status: 'True',
+    reason: 'Verified',
+    message: `${digest} is signed by ${signature.signer}`,
+  };
+  return {
+    ...decision,
+    status: {
+      ...decision.status,
+      conditions: [...conditions.slice(0, at), verified, ...conditions.slice(at)],
+    },
+  };
+}
+
+/** With a policy, a digest no trusted signer signed goes nowhere; the applied module keeps running. */
+function signatureRejected(
+  fd: ValidFilterDeployment,
+  digest: string,
+  applied: { kind: MeshConfigKind; name: string; digest: string | undefined } | undefined,
+  problem: { problem: string; reason: 'Untrusted' | 'VerificationError' },
+): FilterDecision {
+  const appliedDigest = applied?.digest;
+  // Only the applied module stays in the images ConfigMap: no agent is asked for the refused one.
+  const images = new Set<string>();
+  if (appliedDigest) images.add(pinnedReference(fd.filter.reference, appliedDigest));
+  const message = `${digest} of ${fd.filter.image} is not accepted: ${problem.problem}`;
+  const keeps = appliedDigest
+    ? `; ${applied!.kind} ${applied!.name} keeps the module ${appliedDigest}`
+    : '; nothing is applied';
+  return {
+    ...nothing('SignatureRejected'),
+    images,
+    status: {
+      fields: { digest: appliedDigest },
+      conditions: [
+        {
+          type: 'ImageResolved',
+          status: 'True',
+          reason: 'Resolved',
+          message: `${fd.filter.image} is ${digest}`,
+        },
+        { type: 'SignatureVerified', status: 'False', reason: problem.reason, message },
+        {
+          type: 'ModuleDistributed',
+          status: 'Unknown',
+          reason: 'SignatureRejected',
+          message: 'the digest is not distributed until its signature verifies',
+        },
+        { type: 'Ready', status: 'False', reason: 'SignatureRejected', message: `${message}${keeps}` },
+      ],
+    },
+    // Retried with backoff: the signature may be pushed after the image.
+    error: message,
+  };
 }
 
 function decideMeshConfig(input: FilterInput): FilterDecision {
@@ -245,6 +328,9 @@ function decideMeshConfig(input: FilterInput): FilterDecision {
       : '';
     return resolveFailed(images, appliedDigest, message, 'the image has no digest yet', `${message}${keeps}`);
   }
+  // With a policy, the digest must be signed before it is distributed or rendered.
+  if (input.signature && 'problem' in input.signature)
+    return signatureRejected(fd, digest, applied, input.signature);
   if (!input.served[kind]) {
     const message = `this cluster does not serve ${kind} (${meshConfigApi[kind]}): install Istio's CRDs (WasmPlugin needs Istio 1.12 or later) or set spec.meshConfig to ${other}`;
     return {

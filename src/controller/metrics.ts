@@ -8,6 +8,7 @@ export interface ControllerMetrics {
   queueDepth: Gauge;
   leader: Gauge;
   resolutions: Counter<'result'>;
+  signatureVerifications: Counter<'result'>;
   envoyFiltersApplied: Counter<'action'>;
   wasmPluginsApplied: Counter<'action'>;
   workloadPatches: Counter<'kind'>;
@@ -45,6 +46,12 @@ export function createMetrics(): ControllerMetrics {
     resolutions: new Counter({
       name: 'meshwasm_controller_tag_resolutions_total',
       help: 'Tag to digest resolutions by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    signatureVerifications: new Counter({
+      name: 'meshwasm_controller_signature_verifications_total',
+      help: 'Signature verifications of resolved digests (with a policy): verified, rejected (no trusted signature), error (could not check)',
       labelNames: ['result'],
       registers,
     }),

@@ -45,6 +45,7 @@ import { ImagesList } from './images.js';
 import { crId, workloadKey, type QueueKey } from './keys.js';
 import type { ControllerMetrics } from './metrics.js';
 import { buildConditions, condition, sameStatus, statusPatch, type ConditionInput } from './status.js';
+import { SignatureChecker } from './signatures.js';
 import { TagResolver } from './tags.js';
 import {
   meshConfigResources,
@@ -53,6 +54,7 @@ import {
   type FilterDeploymentObject,
   type ModuleResolver,
   type Resolver,
+  type SignatureVerifier,
 } from './types.js';
 import { Workloads } from './workloads.js';
 
@@ -73,6 +75,8 @@ export interface ReconcilerDeps {
   caches: Caches;
   resolver: Resolver;
   moduleResolver: ModuleResolver;
+  /** with a verification policy: checks each resolved digest before it is distributed or rendered */
+  verifier?: SignatureVerifier;
   events: EventRecorder;
   metrics: ControllerMetrics;
   log: Logger;
@@ -89,6 +93,7 @@ export class Reconciler {
   /** When each CR started waiting for the agents to report its digest. */
   private readonly waitingSince = new Map<string, WaitingState>();
   private readonly tags: TagResolver;
+  private readonly signatures: SignatureChecker | undefined;
   private readonly now: () => number;
   readonly images: ImagesList;
   readonly workloads: Workloads;
@@ -99,6 +104,9 @@ export class Reconciler {
   ) {
     this.now = deps.now ?? Date.now;
     this.tags = new TagResolver(deps, { namespace: opts.namespace, refreshMs: opts.tagRefreshMs });
+    this.signatures =
+      deps.verifier &&
+      new SignatureChecker({ ...deps, verifier: deps.verifier }, { namespace: opts.namespace });
     this.images = new ImagesList(deps, opts.namespace);
     this.workloads = new Workloads(deps, opts.filtersDir, opts.nodeGate === true);
   }
@@ -179,7 +187,10 @@ export class Reconciler {
       input.resolution = { problem: describeError(err) };
     }
     const digest = input.resolution.digest;
-    if (digest && fd.meshConfig === 'WasmPlugin' && input.served.WasmPlugin) {
+    // The signature first: a digest the policy refuses is not read any further (nor its module).
+    if (this.signatures && digest) input.signature = await this.signatures.check(fd, digest);
+    const accepted = input.signature === undefined || 'signer' in input.signature;
+    if (digest && accepted && fd.meshConfig === 'WasmPlugin' && input.served.WasmPlugin) {
       try {
         input.resolution.moduleSha256 = await this.tags.moduleDigest(
           fd,
@@ -354,9 +365,22 @@ export class Reconciler {
       const how = old?.digest ? `moved from ${old.digest} to` : 'resolved to';
       await this.event(cr, 'Normal', 'ImageResolved', `${cr.spec.filter.image} ${how} ${next.resolvedImage}`);
     }
+    // A signature outcome is an Event of its own each time it is about another digest (an audit trail
+    // of what was refused and what was let through); its Ready transition then needs none.
+    const sigBefore = condition(old, 'SignatureVerified');
+    const sigAfter = condition(next, 'SignatureVerified');
+    if (sigAfter && (sigBefore?.status !== sigAfter.status || sigBefore.message !== sigAfter.message)) {
+      const refused = sigAfter.status === 'False';
+      await this.event(
+        cr,
+        refused ? 'Warning' : 'Normal',
+        refused ? 'SignatureVerificationFailed' : 'SignatureVerified',
+        sigAfter.message,
+      );
+    }
     const before = condition(old, 'Ready');
     const after = condition(next, 'Ready')!;
-    if (before?.reason !== after.reason && after.status !== 'True') {
+    if (before?.reason !== after.reason && after.status !== 'True' && after.reason !== 'SignatureRejected') {
       await this.event(
         cr,
         after.reason === 'Distributing' ? 'Normal' : 'Warning',

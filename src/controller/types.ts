@@ -11,6 +11,16 @@ export type ModuleResolver = (
   dockerConfigJson: string | undefined,
 ) => Promise<string>;
 
+/**
+ * Verifies the signature of `reference`'s `digest` under the controller's policy; resolves with who
+ * signed it, throws (a SIGNATURE error when no trusted signature verifies) otherwise.
+ */
+export type SignatureVerifier = (
+  reference: string,
+  digest: string,
+  dockerConfigJson: string | undefined,
+) => Promise<{ signer: string }>;
+
 export type FilterDeploymentObject = KubeObject &
   ASMFilterDeployment & { metadata: { name: string; namespace: string } };
 export type Workload = KubeObject & {

@@ -57,8 +57,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfigKind = 'EnvoyFilter';
 export const PULL_POLICIES = ['IfNotPresent', 'Always'] as const;
 export type PullPolicy = (typeof PULL_POLICIES)[number];
 
-/** Condition types the controller writes in status. */
-export const CONDITION_TYPES = ['ImageResolved', 'ModuleDistributed', 'Ready'] as const;
+/** Condition types the controller writes in status (SignatureVerified only with a verification policy). */
+export const CONDITION_TYPES = ['ImageResolved', 'SignatureVerified', 'ModuleDistributed', 'Ready'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 /** The subset of ObjectMeta meshwasm reads or writes. */

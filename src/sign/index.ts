@@ -24,6 +24,7 @@ export {
 } from './policy.js';
 export { signManifest, type SignOptions, type SignResult } from './sign.js';
 export { verifyManifestSignature, type VerifiedSignature } from './verify.js';
+export { verifyReferenceDigest } from './remote.js';
 export { attachBundle, signatureStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from './bundles.js';
 export {
   signatureTag,

@@ -326,6 +326,135 @@ describe('decideFilter', () => {
     });
   });
 
+  describe('signature verification (with a policy)', () => {
+    const KEY = 'key release (sha256:abcdef012345)';
+    const untrusted = {
+      problem: `registry.example/filters/hello@${D2}: not signed by any trusted signer (tried ${KEY}): no signature found`,
+      reason: 'Untrusted' as const,
+    };
+    const kinds = (d: ReturnType<typeof decideFilter>) =>
+      d.status!.conditions.map((c) => [c.type, c.status, c.reason]);
+    const sig = (d: ReturnType<typeof decideFilter>) =>
+      d.status?.conditions.find((c) => c.type === 'SignatureVerified');
+
+    it('a rejected first digest: nothing for the nodes, nothing rendered, the key tried in the condition', () => {
+      const d = decideFilter(input({ resolution: { digest: D2 }, signature: untrusted }));
+      expect(d.outcome).toBe('SignatureRejected');
+      expect([...d.images!]).toEqual([]);
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect(d.imagesAfter).toBeUndefined();
+      expect(d.enqueue).toEqual([]);
+      expect(d.status!.fields).toEqual({ digest: undefined });
+      expect(kinds(d)).toEqual([
+        ['ImageResolved', 'True', 'Resolved'],
+        ['SignatureVerified', 'False', 'Untrusted'],
+        ['ModuleDistributed', 'Unknown', 'SignatureRejected'],
+        ['Ready', 'False', 'SignatureRejected'],
+      ]);
+      expect(sig(d)!.message).toBe(
+        `${D2} of registry.example/filters/hello:v1 is not accepted: ${untrusted.problem}`,
+      );
+      expect(sig(d)!.message).toContain(`tried ${KEY}`);
+      expect(ready(d)!.message).toMatch(/; nothing is applied$/);
+      expect(d.error).toContain('is not accepted');
+    });
+
+    it('a rejected new digest: the previous digest stays applied and alone in the images ConfigMap', () => {
+      const d = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          signature: untrusted,
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          waiting: { digest: D2, since: NOW - 1_000 },
+        }),
+      );
+      expect(d.outcome).toBe('SignatureRejected');
+      expect([...d.images!]).toEqual([pinned(D1)]);
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect(d.imagesAfter).toBeUndefined();
+      expect(d.status!.fields).toEqual({ digest: D1 });
+      expect(ready(d)!.message).toContain(`; EnvoyFilter ef keeps the module ${D1}`);
+    });
+
+    it('a check that could not run is a VerificationError, and also keeps the new digest away', () => {
+      const d = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          signature: { problem: 'registry.example: connection refused', reason: 'VerificationError' },
+          owned: { WasmPlugin: { name: 'wp', digest: D1 } },
+          object: cr({ meshConfig: 'WasmPlugin' }),
+        }),
+      );
+      expect(d.outcome).toBe('SignatureRejected');
+      expect(sig(d)).toMatchObject({ status: 'False', reason: 'VerificationError' });
+      expect([...d.images!]).toEqual([pinned(D1)]);
+      expect(ready(d)!.message).toContain(`; WasmPlugin wp keeps the module ${D1}`);
+    });
+
+    it('a verified digest rolls out as before, SignatureVerified=True naming the signer', () => {
+      const d = decideFilter(input({ signature: { signer: KEY } }));
+      expect(d.outcome).toBe('Applied');
+      expect(d.meshConfig.action).toBe('apply');
+      expect(kinds(d)).toEqual([
+        ['ImageResolved', 'True', 'Resolved'],
+        ['SignatureVerified', 'True', 'Verified'],
+        ['ModuleDistributed', 'True', 'Distributed'],
+        ['Ready', 'True', 'Applied'],
+      ]);
+      expect(sig(d)!.message).toBe(`${D1} is signed by ${KEY}`);
+    });
+
+    it('a verified digest still waits for the agents, and says it is verified meanwhile', () => {
+      const d = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          signature: { signer: KEY },
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          agents: { readyAgents: 2, missing: ['node-b'] },
+        }),
+      );
+      expect(d.outcome).toBe('Distributing');
+      expect([...d.images!].sort()).toEqual([pinned(D1), pinned(D2)]);
+      expect(sig(d)).toMatchObject({ status: 'True', message: `${D2} is signed by ${KEY}` });
+    });
+
+    it('without a policy there is no SignatureVerified condition at all', () => {
+      const d = decideFilter(input());
+      expect(sig(d)).toBeUndefined();
+    });
+
+    it('node gate: a rejected first digest labels no node, even one that reports it', () => {
+      const key = 'filters.wasm.meshwasm.io/apps.f';
+      const d = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          signature: untrusted,
+          nodeGate: { key, labelled: [], nodes: ['node-a'], reports: [{ node: 'node-a', digests: [D2] }] },
+        }),
+      );
+      expect(d.outcome).toBe('SignatureRejected');
+      expect(d.nodeLabels).toBeUndefined();
+      const kept = decideFilter(
+        input({
+          resolution: { digest: D2 },
+          signature: untrusted,
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+          nodeGate: {
+            key,
+            labelled: ['node-a'],
+            nodes: ['node-a', 'node-b'],
+            reports: [
+              { node: 'node-a', digests: [D2] },
+              { node: 'node-b', digests: [D1] },
+            ],
+          },
+        }),
+      );
+      // The label follows the module still applied, D1, not the refused one.
+      expect(kept.nodeLabels).toEqual({ key, add: ['node-b'], remove: ['node-a'] });
+    });
+  });
+
   describe('node gate', () => {
     const key = 'filters.wasm.meshwasm.io/apps.f';
     const gate = (
