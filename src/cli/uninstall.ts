@@ -81,6 +81,10 @@ export function register(program: Command): void {
       for (const object of [...installManifests({ namespace: flags.namespace })].reverse()) {
         report(object, await applier.delete(object));
       }
+      // The verification policy ConfigMap install made from a file (one the user made is left alone).
+      const { staleManagedPolicy } = await import('./install-policy.js');
+      const policy = await staleManagedPolicy(applier, flags.namespace, undefined);
+      if (policy) report(policy, await applier.delete(policy));
     });
     if (flags.output === 'json')
       process.stdout.write(`${JSON.stringify({ namespace: flags.namespace, results }, null, 2)}\n`);

@@ -112,7 +112,16 @@ export function parsePolicy(text: string, source: string, baseDir: string): Veri
     const e = asMapping(entry, where);
     const name = typeof e.name === 'string' && e.name !== '' ? e.name : undefined;
     if (typeof e.publicKey === 'string') return parsePublicKey(e.publicKey, name ?? where);
-    if (typeof e.file === 'string') return readKeyFile(resolve(baseDir, e.file), name ?? e.file);
+    if (typeof e.file === 'string') {
+      try {
+        return readKeyFile(resolve(baseDir, e.file), name ?? e.file);
+      } catch (err) {
+        // Say which entry of which policy names the file.
+        if (err instanceof MeshwasmError)
+          throw new MeshwasmError(err.code, `${where}: ${err.message}`, { hint: err.hint });
+        throw err;
+      }
+    }
     throw invalid(where, 'needs "publicKey" (PEM text) or "file" (a cosign.pub)');
   });
   const identities = asList(d.identities, `${source}: identities`).map((entry, i): KeylessIdentity => {

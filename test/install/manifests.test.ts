@@ -269,4 +269,44 @@ describe('controller and agent', () => {
     expect(pod.volumes[0].hostPath.path).toBe('/data/wasm');
     expect(pod.containers[0].volumeMounts[0].mountPath).toBe('/data/wasm');
   });
+
+  it('a verification policy: mounted read-only into both workloads, validated by the Kubernetes schema', () => {
+    const plain = installManifests();
+    for (const source of [
+      { kind: 'Secret' as const, name: 'signers' },
+      {
+        kind: 'ConfigMap' as const,
+        name: 'meshwasm-verification-policy',
+        sha256: 'f'.repeat(64),
+        files: { 'policy.yaml': 'keys: []\n' },
+      },
+    ]) {
+      const objects = installManifests({ verificationPolicy: source });
+      for (const o of objects) {
+        const Model = models[o.kind];
+        expect(() => new Model!(o as never).validate(), `${o.kind}/${o.metadata.name}`).not.toThrow();
+      }
+      expect(objects.length).toBe(plain.length + (source.kind === 'ConfigMap' ? 1 : 0));
+      for (const kind of ['Deployment', 'DaemonSet']) {
+        const template = find(objects, kind).spec.template;
+        const c = template.spec.containers[0];
+        expect(c.args.slice(-2)).toEqual(['--verification-policy', '/etc/meshwasm/verification/policy.yaml']);
+        expect(c.volumeMounts.at(-1)).toEqual({
+          name: 'verification-policy',
+          mountPath: '/etc/meshwasm/verification',
+          readOnly: true,
+        });
+        expect(template.spec.volumes.at(-1)).toEqual(
+          source.kind === 'Secret'
+            ? { name: 'verification-policy', secret: { secretName: 'signers' } }
+            : { name: 'verification-policy', configMap: { name: 'meshwasm-verification-policy' } },
+        );
+        expect(template.metadata.annotations?.['wasm.meshwasm.io/verification-policy-sha256']).toBe(
+          source.kind === 'Secret' ? undefined : 'f'.repeat(64),
+        );
+      }
+    }
+    // Without a policy, nothing of it (and deploy/ stays as it was).
+    expect(JSON.stringify(plain)).not.toContain('verification');
+  });
 });

@@ -5,6 +5,7 @@
 import { AGENT_NAME, CONTROLLER_NAME, NAME_LABEL, type KubeObject } from '../types.js';
 import { WASM_VOLUME_NAME } from '../workload.js';
 import { commonLabels } from './labels.js';
+import { mountPolicy, type PolicySource } from './verification.js';
 
 /** The port both processes serve /healthz, /readyz and /metrics on. */
 export const HEALTH_PORT = 9090;
@@ -26,10 +27,16 @@ export interface WorkloadOptions {
   namespace: string;
   image: string;
   filtersDir: string;
+  /** the cluster-wide verification policy both processes mount (none: no verification, as before) */
+  verificationPolicy?: PolicySource;
 }
 
 export function controllerDeployment(o: WorkloadOptions): KubeObject {
   const labels = commonLabels(CONTROLLER_NAME);
+  return mountPolicy(controllerObject(o, labels), o.verificationPolicy);
+}
+
+function controllerObject(o: WorkloadOptions, labels: Record<string, string>): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -68,6 +75,10 @@ export function controllerDeployment(o: WorkloadOptions): KubeObject {
 
 export function agentDaemonSet(o: WorkloadOptions): KubeObject {
   const labels = commonLabels(AGENT_NAME);
+  return mountPolicy(agentObject(o, labels), o.verificationPolicy);
+}
+
+function agentObject(o: WorkloadOptions, labels: Record<string, string>): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
