@@ -111,7 +111,7 @@ export class Puller {
       if (this.options.verification) {
         // Loaded only when a policy is set: the Sigstore libraries cost start-up time otherwise unspent.
         const { verifyManifestSignature } = await import('../sign/verify.js');
-        await verifyManifestSignature(target, digest, this.options.verification);
+        await verifyManifestSignature(target, digest, this.options.verification, { reference });
       }
       let seen = 0;
       const pulled = await pullWasmToFile(target, digest, file, {

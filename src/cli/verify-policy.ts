@@ -14,6 +14,7 @@ export interface PolicyFlags {
   certificateOidcIssuer?: string;
   trustedRoot?: string;
   policy?: string;
+  dockerReference?: 'match' | 'ignore';
 }
 
 /** `meshwasm verify`'s flags as a policy: --policy FILE, or cosign's --key / --certificate-* flags. */
@@ -53,6 +54,7 @@ export function policyFromFlags(flags: PolicyFlags): VerificationPolicy {
     keys,
     identities,
     trustedRoot: flags.trustedRoot ? readTrustedRoot(flags.trustedRoot) : undefined,
+    dockerReference: flags.dockerReference ?? 'match',
     source: 'command line',
   };
 }

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import {
   addOutputOption,
   addTransportOptions,
@@ -14,6 +14,7 @@ interface VerifyFlags extends TransportFlags {
   certificateOidcIssuer?: string;
   trustedRoot?: string;
   policy?: string;
+  dockerReference: 'match' | 'ignore';
   ociLayout?: boolean;
   output: string;
 }
@@ -39,6 +40,14 @@ export function register(program: Command): void {
       'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys) for keyless',
     )
     .option('--policy <file>', 'a verification policy file, as the controller and agent read it')
+    .addOption(
+      new Option(
+        '--docker-reference <mode>',
+        'match: a cosign signature must name this repository (one copied from another is refused); ignore: only the digest counts, as in cosign (with --policy, its dockerReference field decides)',
+      )
+        .choices(['match', 'ignore'])
+        .default('match'),
+    )
     .option('--oci-layout', 'verify in an OCI image-layout directory: dir[:tag|@digest]');
   addTransportOptions(command);
   addOutputOption(command);
@@ -49,7 +58,9 @@ export function register(program: Command): void {
     await withSession(flags, async (session) => {
       const opened = await session.open(reference, { ociLayout: flags.ociLayout });
       const manifest = await opened.target.resolve(opened.selector);
-      const result = await verifyManifestSignature(opened.target, manifest.digest, policy);
+      const result = await verifyManifestSignature(opened.target, manifest.digest, policy, {
+        reference: flags.ociLayout ? undefined : reference,
+      });
       emit(flags.output, { reference, verified: true, ...result }, () =>
         [
           `Verified ${opened.target.description}@${result.digest}`,

@@ -21,6 +21,7 @@ export {
   type OpenedTarget,
 } from './session.js';
 export {
+  DOCKER_HUB,
   parseReference,
   formatReference,
   pinnedReference,

@@ -14,6 +14,8 @@
  *       subject: https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main
  *       # or subjectRegExp: '^https://github\.com/org/'
  *   trustedRoot: trusted_root.json   # needed for identities (path relative to the policy file)
+ *   dockerReference: match           # default: a cosign signature must name the image's repository;
+ *                                    # `ignore` accepts signatures copied from elsewhere (as cosign does)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -34,6 +36,11 @@ export interface VerificationPolicy {
   keys: PublicKey[];
   identities: KeylessIdentity[];
   trustedRoot?: TrustedRoot;
+  /**
+   * `match`: the repository a cosign signature's payload names must be the image's (a signature copied
+   * from another repository is refused); `ignore`: only the digest counts, as with `cosign verify`.
+   */
+  dockerReference: 'match' | 'ignore';
   /** where the policy came from, for messages ("policy /etc/meshwasm/verification/policy.yaml") */
   source: string;
 }
@@ -104,8 +111,11 @@ export function parsePolicy(text: string, source: string, baseDir: string): Veri
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid(source, 'not a mapping');
   const d = doc as Record<string, unknown>;
   for (const field of Object.keys(d)) {
-    if (!['keys', 'identities', 'trustedRoot'].includes(field))
-      throw invalid(source, `unknown field "${field}" (known: keys, identities, trustedRoot)`);
+    if (!['keys', 'identities', 'trustedRoot', 'dockerReference'].includes(field))
+      throw invalid(
+        source,
+        `unknown field "${field}" (known: keys, identities, trustedRoot, dockerReference)`,
+      );
   }
   const keys = asList(d.keys, `${source}: keys`).map((entry, i) => {
     const where = `${source}: keys[${i}]`;
@@ -150,7 +160,13 @@ export function parsePolicy(text: string, source: string, baseDir: string): Veri
     throw invalid(source, 'keyless "identities" need a "trustedRoot" file to check certificates against');
   if (keys.length === 0 && identities.length === 0)
     throw invalid(source, 'names no signer: give at least one entry in "keys" or "identities"');
-  return { keys, identities, trustedRoot, source };
+  const dockerReference = d.dockerReference ?? 'match';
+  if (dockerReference !== 'match' && dockerReference !== 'ignore')
+    throw invalid(
+      `${source}: dockerReference`,
+      `must be "match" or "ignore", not ${JSON.stringify(dockerReference)}`,
+    );
+  return { keys, identities, trustedRoot, dockerReference, source };
 }
 
 function asList(value: unknown, where: string): unknown[] {

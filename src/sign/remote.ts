@@ -12,7 +12,7 @@ export async function verifyReferenceDigest(
   const session = new OciSession(options);
   try {
     const { target } = await session.open(reference);
-    return await verifyManifestSignature(target, digest, policy);
+    return await verifyManifestSignature(target, digest, policy, { reference });
   } finally {
     await session.close();
   }

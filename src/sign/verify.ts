@@ -16,6 +16,7 @@ import { MeshwasmError } from '../errors.js';
 import type { Target } from '../oci/index.js';
 import { readBundles, statementProblem } from './bundles.js';
 import { readCosignSignatures } from './cosign-tag.js';
+import { dockerReferenceProblem } from './docker-reference.js';
 import { describeKey, type PublicKey } from './keys.js';
 import {
   describeIdentity,
@@ -52,6 +53,10 @@ export async function verifyManifestSignature(
   target: Target,
   digest: string,
   policy: VerificationPolicy,
+  options: {
+    /** the registry reference being verified: a cosign signature must name its repository (policy) */
+    reference?: string;
+  } = {},
 ): Promise<VerifiedSignature> {
   const notes: string[] = [];
 
@@ -71,7 +76,14 @@ export async function verifyManifestSignature(
       if ('problem' in payload) notes.push(`signature by ${describeKey(key)}: ${payload.problem}`);
       else if (payload.digest !== digest)
         notes.push(`signature by ${describeKey(key)} is for another image, ${payload.digest}`);
-      else return { digest, signer: describeKey(key), via: 'cosign-signature-tag' };
+      else {
+        const elsewhere =
+          policy.dockerReference === 'match' && options.reference !== undefined
+            ? dockerReferenceProblem(sig.payload, options.reference)
+            : undefined;
+        if (elsewhere) notes.push(`signature by ${describeKey(key)}: ${elsewhere}`);
+        else return { digest, signer: describeKey(key), via: 'cosign-signature-tag' };
+      }
     }
   }
 

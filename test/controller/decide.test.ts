@@ -376,6 +376,21 @@ describe('decideFilter', () => {
       expect(ready(d)!.message).toContain(`; EnvoyFilter ef keeps the module ${D1}`);
     });
 
+    it('a policy turned on over a running unsigned digest: it keeps running, flagged, nothing new is rolled', () => {
+      const d = decideFilter(
+        input({
+          resolution: { digest: D1 },
+          signature: { ...untrusted, problem: untrusted.problem.replace(D2, D1) },
+          owned: { EnvoyFilter: { name: 'ef', digest: D1 } },
+        }),
+      );
+      expect(d.outcome).toBe('SignatureRejected');
+      expect([...d.images!]).toEqual([pinned(D1)]);
+      expect(d.meshConfig).toEqual({ action: 'keep' });
+      expect(sig(d)).toMatchObject({ status: 'False', reason: 'Untrusted' });
+      expect(ready(d)!.message).toContain(`; EnvoyFilter ef keeps the module ${D1}`);
+    });
+
     it('a check that could not run is a VerificationError, and also keeps the new digest away', () => {
       const d = decideFilter(
         input({

@@ -263,6 +263,59 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
     ).toBe(0);
   });
 
+  it('a signature made for another repository is refused unless the policy says dockerReference: ignore', async () => {
+    const alice = cosignKeyPair('alice-repo', 'a');
+    // The same module in two repositories (one digest): signed as the test filter, copied to prod.
+    const digest = await pushModule(registry, 'f/test-filter', 'v1', 'copied');
+    expect(await pushModule(registry, 'f/prod-filter', 'v1', 'copied')).toBe(digest);
+    const payload = cosignPayload(`${registry.host}/f/test-filter`, digest);
+    const signature = sign('sha256', payload, alice.privateKey);
+    await rawSignature(registry, 'f/test-filter', digest, payload, signature);
+    await rawSignature(registry, 'f/prod-filter', digest, payload, signature);
+
+    const home = await meshwasm([
+      'verify',
+      `${registry.host}/f/test-filter:v1`,
+      '--key',
+      alice.pub,
+      ...PLAIN,
+    ]);
+    expect(home.code, home.stderr).toBe(0);
+    const copied = await meshwasm([
+      'verify',
+      `${registry.host}/f/prod-filter:v1`,
+      '--key',
+      alice.pub,
+      ...PLAIN,
+    ]);
+    expect(copied.code).toBe(1);
+    expect(copied.stderr).toContain(
+      `it was made for "${registry.host}/f/test-filter", not for ${registry.host}/f/prod-filter`,
+    );
+    expect(copied.stderr).toContain('dockerReference: ignore');
+    const ignored = await meshwasm([
+      'verify',
+      `${registry.host}/f/prod-filter:v1`,
+      '--key',
+      alice.pub,
+      '--docker-reference',
+      'ignore',
+      ...PLAIN,
+    ]);
+    expect(ignored.code, ignored.stderr).toBe(0);
+
+    // The same through a policy file, as the controller and the agents read it.
+    writeFileSync(join(work, 'match.yaml'), `keys:\n  - file: ${alice.pub}\n`);
+    writeFileSync(join(work, 'mirror.yaml'), `keys:\n  - file: ${alice.pub}\ndockerReference: ignore\n`);
+    const prod = `${registry.host}/f/prod-filter:v1`;
+    expect((await meshwasm(['verify', prod, '--policy', 'match.yaml', ...PLAIN])).code).toBe(1);
+    expect((await meshwasm(['verify', prod, '--policy', 'mirror.yaml', ...PLAIN])).code).toBe(0);
+    writeFileSync(join(work, 'typo.yaml'), `keys:\n  - file: ${alice.pub}\ndockerReference: loose\n`);
+    const typo = await meshwasm(['verify', prod, '--policy', 'typo.yaml', ...PLAIN]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('dockerReference: must be "match" or "ignore", not "loose"');
+  });
+
   it('bad input: a missing key file, a private key given to verify, a key of another curve, a malformed policy', async () => {
     const ref = `${registry.host}/f/ours:v1`;
     const missing = await meshwasm(['verify', ref, '--key', 'nope.pub', ...PLAIN]);
