@@ -16,7 +16,7 @@ import { MeshwasmError } from '../errors.js';
 import type { Target } from '../oci/index.js';
 import { readBundles, statementProblem } from './bundles.js';
 import { readCosignSignatures } from './cosign-tag.js';
-import { dockerReferenceProblem } from './docker-reference.js';
+import { dockerReferenceProblem, statementRepositoryProblem } from './docker-reference.js';
 import { describeKey, type PublicKey } from './keys.js';
 import {
   describeIdentity,
@@ -95,7 +95,13 @@ export async function verifyManifestSignature(
       notes.push(`bundle ${bundleDigest.slice(0, 19)}: ${outcome.problem}`);
       continue;
     }
-    const problem = statementProblem(bundle, digest);
+    const problem =
+      statementProblem(bundle, digest) ??
+      (policy.dockerReference === 'match' &&
+      options.reference !== undefined &&
+      'dsseEnvelope' in bundle.content
+        ? statementRepositoryProblem(bundle.content.dsseEnvelope.payload, digest, options.reference)
+        : undefined);
     if (problem) notes.push(`bundle ${bundleDigest.slice(0, 19)} signed by ${outcome.signer}: ${problem}`);
     else return { digest, signer: outcome.signer, via: 'sigstore-bundle', referrers: source };
   }

@@ -5,7 +5,7 @@
  * them out, and signatures are also made here without meshwasm's code, as cosign would write them.
  */
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, scryptSync, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, scryptSync, sign } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciSession } from '../../src/oci/index.js';
 import { attachBundle, signatureStatement } from '../../src/sign/index.js';
+import { keyBundle } from '../../src/sign/bundles.js';
 import { startReferrersShim, type ReferrersShim } from '../support/referrers-shim.js';
 import { rawPushImage } from '../support/raw-push.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -303,6 +304,32 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
       ...PLAIN,
     ]);
     expect(ignored.code, ignored.stderr).toBe(0);
+
+    // A Sigstore bundle copied along (its statement names the test repository) fares the same.
+    const session = new OciSession({ plainHttp: true });
+    try {
+      const { target, selector } = await session.open(`${registry.host}/f/prod-filter:v1`);
+      const publicDer = createPublicKey(alice.privateKey).export({ type: 'spki', format: 'der' });
+      const statement = signatureStatement(`${registry.host}/f/test-filter`, digest);
+      await attachBundle(
+        target,
+        await target.resolve(selector),
+        keyBundle(statement, alice.privateKey, publicDer),
+      );
+    } finally {
+      await session.close();
+    }
+    const withBundle = await meshwasm([
+      'verify',
+      `${registry.host}/f/prod-filter:v1`,
+      '--key',
+      alice.pub,
+      ...PLAIN,
+    ]);
+    expect(withBundle.code).toBe(1);
+    expect(withBundle.stderr).toMatch(
+      new RegExp(`bundle sha256:[0-9a-f]+ signed by key .*it was made for "${registry.host}/f/test-filter"`),
+    );
 
     // The same through a policy file, as the controller and the agents read it.
     writeFileSync(join(work, 'match.yaml'), `keys:\n  - file: ${alice.pub}\n`);
