@@ -21,6 +21,8 @@ export interface StoredSignature {
   payload: Buffer;
   /** DER ECDSA signature, decoded from the annotation */
   signature: Buffer;
+  /** the layer's annotations (keyless signatures carry their certificate and Rekor entry here) */
+  annotations: Record<string, string>;
 }
 
 async function readSignatureManifest(
@@ -61,20 +63,32 @@ export async function readCosignSignatures(
       MAX_PAYLOAD_BYTES,
       `signature payload ${layer.digest}`,
     );
-    out.push({ layer, payload, signature: Buffer.from(layer.annotations![SIGNATURE_ANNOTATION]!, 'base64') });
+    out.push({
+      layer,
+      payload,
+      signature: Buffer.from(layer.annotations![SIGNATURE_ANNOTATION]!, 'base64'),
+      annotations: layer.annotations!,
+    });
   }
   return out;
 }
 
+function sameAnnotations(a: Record<string, string> = {}, b: Record<string, string> = {}): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 /**
  * Adds one signature to the image's `.sig` manifest (keeping the ones there, as cosign appends) and
- * re-tags it. Pushing the same payload and signature again changes nothing.
+ * re-tags it. Pushing the same payload, signature and annotations again changes nothing.
  */
 export async function writeCosignSignature(
   target: Target,
   manifestDigest: string,
   payload: Buffer,
   signatureBase64: string,
+  /** more layer annotations: a keyless signature's certificate and Rekor entry */
+  annotations: Record<string, string> = {},
 ): Promise<{ tag: string; digest: string; signatures: number }> {
   const tag = signatureTag(manifestDigest);
   const existing = await readSignatureManifest(target, manifestDigest);
@@ -82,11 +96,11 @@ export async function writeCosignSignature(
     mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
     digest: sha256Digest(payload),
     size: payload.length,
-    annotations: { [SIGNATURE_ANNOTATION]: signatureBase64 },
+    annotations: { ...annotations, [SIGNATURE_ANNOTATION]: signatureBase64 },
   };
   const layers = existing?.manifest.layers ?? [];
   const same = layers.some(
-    (l) => l.digest === layer.digest && l.annotations?.[SIGNATURE_ANNOTATION] === signatureBase64,
+    (l) => l.digest === layer.digest && sameAnnotations(l.annotations, layer.annotations),
   );
   if (same && existing) return { tag, digest: existing.descriptor.digest, signatures: layers.length };
   const all = [...layers, layer];

@@ -1,6 +1,6 @@
 /**
  * Verifies that an image manifest digest is signed by a signer the policy trusts. Looks at cosign's
- * `sha256-<hex>.sig` signatures (keys) and at Sigstore bundles attached as referrers (keys and keyless
+ * `sha256-<hex>.sig` signatures (keys, and keyless ones with their certificate and Rekor entry) and at Sigstore bundles attached as referrers (keys and keyless
  * identities); the first signature that verifies wins. Nothing here talks to anything but the target.
  */
 import { verify as ecdsaVerify } from 'node:crypto';
@@ -15,7 +15,8 @@ import {
 import { MeshwasmError } from '../errors.js';
 import type { Target } from '../oci/index.js';
 import { readBundles, statementProblem } from './bundles.js';
-import { readCosignSignatures } from './cosign-tag.js';
+import { CERTIFICATE_ANNOTATION, keylessSignatureBundle } from './cosign-keyless.js';
+import { readCosignSignatures, type StoredSignature } from './cosign-tag.js';
 import { dockerReferenceProblem, statementRepositoryProblem } from './docker-reference.js';
 import { describeKey, type PublicKey } from './keys.js';
 import {
@@ -61,28 +62,28 @@ export async function verifyManifestSignature(
   const notes: string[] = [];
 
   let cosignCount = 0;
-  if (policy.keys.length > 0) {
+  if (policy.keys.length > 0 || keylessPolicy(policy)) {
     const stored = await readCosignSignatures(target, digest);
     cosignCount = stored.length;
     for (const sig of stored) {
-      const key = policy.keys.find((k) => verifies(sig.payload, k, sig.signature));
-      if (!key) {
+      const signer = cosignSigner(sig, policy);
+      if ('problem' in signer) {
         notes.push(
-          `signature ${sig.layer.digest.slice(0, 19)} in ${signatureTag(digest)}: made by none of the keys`,
+          `signature ${sig.layer.digest.slice(0, 19)} in ${signatureTag(digest)}: ${signer.problem}`,
         );
         continue;
       }
       const payload = payloadDigest(sig.payload);
-      if ('problem' in payload) notes.push(`signature by ${describeKey(key)}: ${payload.problem}`);
+      if ('problem' in payload) notes.push(`signature by ${signer.signer}: ${payload.problem}`);
       else if (payload.digest !== digest)
-        notes.push(`signature by ${describeKey(key)} is for another image, ${payload.digest}`);
+        notes.push(`signature by ${signer.signer} is for another image, ${payload.digest}`);
       else {
         const elsewhere =
           policy.dockerReference === 'match' && options.reference !== undefined
             ? dockerReferenceProblem(sig.payload, options.reference)
             : undefined;
-        if (elsewhere) notes.push(`signature by ${describeKey(key)}: ${elsewhere}`);
-        else return { digest, signer: describeKey(key), via: 'cosign-signature-tag' };
+        if (elsewhere) notes.push(`signature by ${signer.signer}: ${elsewhere}`);
+        else return { digest, signer: signer.signer, via: 'cosign-signature-tag' };
       }
     }
   }
@@ -108,7 +109,7 @@ export async function verifyManifestSignature(
 
   const found =
     cosignCount + bundles.length === 0
-      ? `no signature found (no ${signatureTag(digest)} tag${policy.keys.length === 0 ? ' read: no keys' : ''}, no Sigstore bundle among its referrers (${source === 'api' ? 'referrers API' : 'referrers tag schema'}))`
+      ? `no signature found (no ${signatureTag(digest)} tag${policy.keys.length === 0 && !keylessPolicy(policy) ? ' read: no keys or identities' : ''}, no Sigstore bundle among its referrers (${source === 'api' ? 'referrers API' : 'referrers tag schema'}))`
       : notes.join('; ');
   throw new MeshwasmError(
     'SIGNATURE',
@@ -122,6 +123,35 @@ export async function verifyManifestSignature(
   );
 }
 
+const keylessPolicy = (policy: VerificationPolicy) =>
+  policy.identities.length > 0 && policy.trustedRoot !== undefined;
+
+/**
+ * Who made one `.sig` layer's signature: a listed key, or (a keyless layer, with its certificate and
+ * Rekor entry in annotations) a listed identity. The payload itself is checked by the caller.
+ */
+function cosignSigner(
+  sig: StoredSignature,
+  policy: VerificationPolicy,
+): { signer: string } | { problem: string } {
+  const key = policy.keys.find((k) => verifies(sig.payload, k, sig.signature));
+  if (key) return { signer: describeKey(key) };
+  if (sig.annotations[CERTIFICATE_ANNOTATION] === undefined)
+    return {
+      problem:
+        policy.keys.length === 0
+          ? 'signed with a key, and the policy lists no keys'
+          : 'made by none of the keys',
+    };
+  if (!keylessPolicy(policy))
+    return {
+      problem: 'keyless (a Fulcio certificate), and the policy lists no identities with a trusted root',
+    };
+  const converted = keylessSignatureBundle(sig.payload, sig.signature, sig.annotations);
+  if ('problem' in converted) return { problem: `keyless: ${converted.problem}` };
+  return verifyBundle(converted.bundle, policy, sig.payload);
+}
+
 function verifies(payload: Buffer, key: PublicKey, signature: Buffer): boolean {
   try {
     return ecdsaVerify('sha256', payload, key.key, signature);
@@ -131,10 +161,15 @@ function verifies(payload: Buffer, key: PublicKey, signature: Buffer): boolean {
 }
 
 /** Runs @sigstore/verify for each signer of the policy that fits the bundle's kind of key. */
-function verifyBundle(bundle: Bundle, policy: VerificationPolicy): { signer: string } | { problem: string } {
+function verifyBundle(
+  bundle: Bundle,
+  policy: VerificationPolicy,
+  /** what a message-signature bundle signs (a DSSE bundle carries its payload) */
+  artifact?: Buffer,
+): { signer: string } | { problem: string } {
   let entity;
   try {
-    entity = toSignedEntity(bundle);
+    entity = toSignedEntity(bundle, artifact);
   } catch (err) {
     return { problem: `cannot be read (${(err as Error).message})` };
   }

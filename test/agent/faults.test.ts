@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ReferenceStatus } from '../../src/agent/agent.js';
 import type { OciSession } from '../../src/oci/index.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -58,10 +59,13 @@ describe('agent under faults', () => {
         const failure = agent.logs.find((l) => l.msg === 'module pull failed');
         expect(failure?.code).toBe('NETWORK');
         const ready = await getJson(agent.running.port, '/readyz');
-        expect(ready.body).toMatchObject({
-          ready: true,
-          references: [{ reference: a.pinned, state: 'failing' }],
-        });
+        // The error stays visible; on a loaded machine the next attempt may already be running.
+        const body = ready.body as { ready: boolean; references: ReferenceStatus[] };
+        expect(body.ready).toBe(true);
+        expect(body.references).toHaveLength(1);
+        expect(body.references[0]).toMatchObject({ reference: a.pinned, error: expect.any(String) });
+        expect(['failing', 'pulling']).toContain(body.references[0]!.state);
+        expect(body.references[0]!.attempts).toBeGreaterThanOrEqual(1);
         expect(listing(dir)).toEqual([]);
         await own.start();
         await eventually(() => expect(listing(dir)).toEqual(filesOf(a)));

@@ -8,7 +8,14 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import nock from 'nock';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from '@sigstore/mock';
 import { HashAlgorithm, PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
-import { DSSEBundleBuilder, FulcioSigner, RekorWitness, type Bundle } from '@sigstore/sign';
+import { bundleToJSON } from '@sigstore/bundle';
+import {
+  DSSEBundleBuilder,
+  FulcioSigner,
+  MessageSignatureBundleBuilder,
+  RekorWitness,
+  type Bundle,
+} from '@sigstore/sign';
 
 const FULCIO = 'https://fulcio.meshwasm.test';
 const REKOR = 'https://rekor.meshwasm.test';
@@ -20,6 +27,59 @@ export interface KeylessSigstore {
   trustedRoot: string;
   /** signs `statement` (an in-toto statement) as `subject` from `issuer` */
   sign(statement: Buffer, subject: string, issuer: string): Promise<Bundle>;
+  /**
+   * Signs `payload` (a simple-signing payload) as `cosign sign` does keylessly without a bundle: the
+   * signature and the layer annotations cosign writes in the `.sig` tag (certificate, Rekor bundle).
+   */
+  signCosignKeyless(
+    payload: Buffer,
+    subject: string,
+    issuer: string,
+  ): Promise<{ signature: string; annotations: Record<string, string> }>;
+}
+
+const pem = (der: string) =>
+  `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+
+/**
+ * cosign's layer annotations for a keyless signature, from the same material as a message-signature
+ * bundle: the Fulcio leaf as PEM, and the Rekor entry as cosign's RekorBundle JSON (the signed entry
+ * timestamp; the entry's base64 body, integrated time and index as numbers, the log ID in hex).
+ */
+function cosignAnnotations(bundle: Bundle): { signature: string; annotations: Record<string, string> } {
+  const json = bundleToJSON(bundle) as unknown as {
+    verificationMaterial: {
+      // message-signature bundles from @sigstore/sign carry a chain (v0.2), DSSE ones a certificate
+      certificate?: { rawBytes: string };
+      x509CertificateChain?: { certificates: { rawBytes: string }[] };
+      tlogEntries: {
+        logIndex: string;
+        logId: { keyId: string };
+        integratedTime: string;
+        inclusionPromise: { signedEntryTimestamp: string };
+        canonicalizedBody: string;
+      }[];
+    };
+    messageSignature: { signature: string };
+  };
+  const material = json.verificationMaterial;
+  const entry = material.tlogEntries[0]!;
+  const leaf = material.certificate ?? material.x509CertificateChain!.certificates[0]!;
+  return {
+    signature: json.messageSignature.signature,
+    annotations: {
+      'dev.sigstore.cosign/certificate': pem(leaf.rawBytes),
+      'dev.sigstore.cosign/bundle': JSON.stringify({
+        SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+        Payload: {
+          body: entry.canonicalizedBody,
+          integratedTime: Number(entry.integratedTime),
+          logIndex: Number(entry.logIndex),
+          logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
+        },
+      }),
+    },
+  };
 }
 
 /** An unsigned JWT: the mock Fulcio reads claims without checking a signature (it is not an IdP). */
@@ -73,33 +133,48 @@ export async function startKeylessSigstore(): Promise<KeylessSigstore> {
 
   const fulcio = fulcioHandler(ca);
   const rekor = rekorHandler(tlog);
+  const adapt = (fn: typeof fulcio.fn) => async (_uri: string, body: unknown) => {
+    const { statusCode, response, contentType } = await fn(
+      typeof body === 'string' ? body : JSON.stringify(body),
+    );
+    return [statusCode, response, { 'content-type': contentType ?? 'text/plain' }] as [
+      number,
+      unknown,
+      Record<string, string>,
+    ];
+  };
+  /** The mock Fulcio and Rekor answer one signing, in this process only. */
+  const withMockServices = async <T>(fn: () => Promise<T>): Promise<T> => {
+    nock(FULCIO).post(fulcio.path).reply(adapt(fulcio.fn));
+    nock(REKOR).post(rekor.path).reply(adapt(rekor.fn));
+    try {
+      return await fn();
+    } finally {
+      nock.cleanAll();
+    }
+  };
+  const signer = (subject: string, issuer: string) =>
+    new FulcioSigner({
+      fulcioBaseURL: FULCIO,
+      identityProvider: { getToken: async () => fakeToken(subject, issuer) },
+    });
   return {
     trustedRoot: JSON.stringify(root, null, 2),
-    async sign(statement, subject, issuer) {
-      const adapt = (fn: typeof fulcio.fn) => async (_uri: string, body: unknown) => {
-        const { statusCode, response, contentType } = await fn(
-          typeof body === 'string' ? body : JSON.stringify(body),
-        );
-        return [statusCode, response, { 'content-type': contentType ?? 'text/plain' }] as [
-          number,
-          unknown,
-          Record<string, string>,
-        ];
-      };
-      nock(FULCIO).post(fulcio.path).reply(adapt(fulcio.fn));
-      nock(REKOR).post(rekor.path).reply(adapt(rekor.fn));
-      const builder = new DSSEBundleBuilder({
-        signer: new FulcioSigner({
-          fulcioBaseURL: FULCIO,
-          identityProvider: { getToken: async () => fakeToken(subject, issuer) },
-        }),
-        witnesses: [new RekorWitness({ rekorBaseURL: REKOR, entryType: 'intoto' })],
-      });
-      try {
-        return await builder.create({ data: statement, type: 'application/vnd.in-toto+json' });
-      } finally {
-        nock.cleanAll();
-      }
-    },
+    sign: (statement, subject, issuer) =>
+      withMockServices(() =>
+        new DSSEBundleBuilder({
+          signer: signer(subject, issuer),
+          witnesses: [new RekorWitness({ rekorBaseURL: REKOR, entryType: 'intoto' })],
+        }).create({ data: statement, type: 'application/vnd.in-toto+json' }),
+      ),
+    signCosignKeyless: async (payload, subject, issuer) =>
+      cosignAnnotations(
+        await withMockServices(() =>
+          new MessageSignatureBundleBuilder({
+            signer: signer(subject, issuer),
+            witnesses: [new RekorWitness({ rekorBaseURL: REKOR })],
+          }).create({ data: payload }),
+        ),
+      ),
   };
 }

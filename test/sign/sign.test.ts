@@ -14,6 +14,8 @@ import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciSession } from '../../src/oci/index.js';
 import { attachBundle, signatureStatement } from '../../src/sign/index.js';
+import { writeCosignSignature } from '../../src/sign/cosign-tag.js';
+import { simpleSigningPayload } from '../../src/sign/simple-signing.js';
 import { keyBundle } from '../../src/sign/bundles.js';
 import { startReferrersShim, type ReferrersShim } from '../support/referrers-shim.js';
 import { rawPushImage } from '../support/raw-push.js';
@@ -429,6 +431,125 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
     ]);
     expect(otherRoot.code).toBe(1);
     expect(otherRoot.stderr).toContain('not signed by any trusted signer');
+  });
+
+  it("keyless in cosign's .sig tag (certificate and Rekor bundle as annotations), as cosign v2 signs by default", async () => {
+    const sigstore = await startKeylessSigstore();
+    writeFileSync(join(work, 'trusted_root_sig.json'), sigstore.trustedRoot);
+    const digest = await pushModule(registry, 'f/keyless-sig', 'v1', 'keyless-sig');
+    const name = `${registry.host}/f/keyless-sig`;
+    const payload = simpleSigningPayload(name, digest);
+    const signed = await sigstore.signCosignKeyless(
+      payload,
+      'release@example.com',
+      'https://issuer.example.com',
+    );
+    const attach = async (
+      annotations: Record<string, string>,
+      signature = signed.signature,
+      bytes = payload,
+    ) => {
+      const session = new OciSession({ plainHttp: true });
+      try {
+        const { target } = await session.open(`${name}:v1`);
+        await writeCosignSignature(target, digest, bytes, signature, annotations);
+      } finally {
+        await session.close();
+      }
+    };
+    const verify = (identity = 'release@example.com', ...extra: string[]) =>
+      meshwasm([
+        'verify',
+        `${name}:v1`,
+        '--trusted-root',
+        'trusted_root_sig.json',
+        '--certificate-identity',
+        identity,
+        '--certificate-oidc-issuer',
+        'https://issuer.example.com',
+        ...PLAIN,
+        ...extra,
+      ]);
+
+    // Broken Rekor material first: each one alone is refused, with the reason.
+    const rekor = JSON.parse(signed.annotations['dev.sigstore.cosign/bundle']!) as {
+      Payload: { integratedTime: number };
+    };
+    rekor.Payload.integratedTime += 1; // the SET no longer signs what the entry says
+    await attach({ ...signed.annotations, 'dev.sigstore.cosign/bundle': JSON.stringify(rekor) });
+    const badSet = await verify();
+    expect(badSet.code).toBe(1);
+    expect(badSet.stderr).toContain(
+      'identity release@example.com from issuer https://issuer.example.com: inclusion promise could not be verified',
+    );
+    await attach({
+      'dev.sigstore.cosign/certificate': signed.annotations['dev.sigstore.cosign/certificate']!,
+    });
+    const withoutEntry = await verify();
+    expect(withoutEntry.code).toBe(1);
+    expect(withoutEntry.stderr).toContain('no dev.sigstore.cosign/bundle annotation');
+
+    // As cosign wrote it (the broken layers stay next to it: one good signature suffices).
+    await attach(signed.annotations);
+    const ok = await verify('release@example.com', '--output', 'json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.json).toMatchObject({
+      via: 'cosign-signature-tag',
+      signer: 'identity release@example.com from issuer https://issuer.example.com',
+    });
+    const wrongIdentity = await verify('mallory@example.com');
+    expect(wrongIdentity.code).toBe(1);
+    expect(wrongIdentity.stderr).toContain(
+      'identity mallory@example.com from issuer https://issuer.example.com',
+    );
+
+    // The same certificate and Rekor entry over a payload naming another digest: the entry's body names
+    // the hash of the payload that was signed, so swapping payloads is refused.
+    const otherDigest = await pushModule(registry, 'f/keyless-sig', 'v2', 'keyless-sig-2');
+    const other = await meshwasm([
+      'verify',
+      `${name}:v2`,
+      '--trusted-root',
+      'trusted_root_sig.json',
+      '--certificate-identity',
+      'release@example.com',
+      '--certificate-oidc-issuer',
+      'https://issuer.example.com',
+      ...PLAIN,
+    ]);
+    expect(other.code).toBe(1); // nothing is stored for v2 yet
+    const session = new OciSession({ plainHttp: true });
+    try {
+      const { target } = await session.open(`${name}:v2`);
+      await writeCosignSignature(
+        target,
+        otherDigest,
+        simpleSigningPayload(name, otherDigest),
+        signed.signature,
+        signed.annotations,
+      );
+    } finally {
+      await session.close();
+    }
+    const swapped = await meshwasm([
+      'verify',
+      `${name}:v2`,
+      '--trusted-root',
+      'trusted_root_sig.json',
+      '--certificate-identity',
+      'release@example.com',
+      '--certificate-oidc-issuer',
+      'https://issuer.example.com',
+      ...PLAIN,
+    ]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.stderr).toContain('not signed by any trusted signer');
+
+    // A key-only policy does not accept a keyless signature, and says why.
+    const keyOnly = cosignKeyPair('keyless-sig-only', 'pw');
+    const byKey = await meshwasm(['verify', `${name}:v1`, '--key', keyOnly.pub, ...PLAIN]);
+    expect(byKey.code).toBe(1);
+    expect(byKey.stderr).toContain('keyless (a Fulcio certificate), and the policy lists no identities');
   });
 });
 
