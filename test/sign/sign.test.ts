@@ -457,10 +457,10 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
         await session.close();
       }
     };
-    const verify = (identity = 'release@example.com', ...extra: string[]) =>
+    const verifyTag = (tag: string, identity = 'release@example.com', ...extra: string[]) =>
       meshwasm([
         'verify',
-        `${name}:v1`,
+        `${name}:${tag}`,
         '--trusted-root',
         'trusted_root_sig.json',
         '--certificate-identity',
@@ -470,6 +470,8 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
         ...PLAIN,
         ...extra,
       ]);
+    const verify = (identity = 'release@example.com', ...extra: string[]) =>
+      verifyTag('v1', identity, ...extra);
 
     // Broken Rekor material first: each one alone is refused, with the reason.
     const rekor = JSON.parse(signed.annotations['dev.sigstore.cosign/bundle']!) as {
@@ -506,17 +508,7 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
     // The same certificate and Rekor entry over a payload naming another digest: the entry's body names
     // the hash of the payload that was signed, so swapping payloads is refused.
     const otherDigest = await pushModule(registry, 'f/keyless-sig', 'v2', 'keyless-sig-2');
-    const other = await meshwasm([
-      'verify',
-      `${name}:v2`,
-      '--trusted-root',
-      'trusted_root_sig.json',
-      '--certificate-identity',
-      'release@example.com',
-      '--certificate-oidc-issuer',
-      'https://issuer.example.com',
-      ...PLAIN,
-    ]);
+    const other = await verifyTag('v2');
     expect(other.code).toBe(1); // nothing is stored for v2 yet
     const session = new OciSession({ plainHttp: true });
     try {
@@ -531,17 +523,7 @@ describe('meshwasm sign / verify against a registry without the referrers API', 
     } finally {
       await session.close();
     }
-    const swapped = await meshwasm([
-      'verify',
-      `${name}:v2`,
-      '--trusted-root',
-      'trusted_root_sig.json',
-      '--certificate-identity',
-      'release@example.com',
-      '--certificate-oidc-issuer',
-      'https://issuer.example.com',
-      ...PLAIN,
-    ]);
+    const swapped = await verifyTag('v2');
     expect(swapped.code).toBe(1);
     expect(swapped.stderr).toContain('not signed by any trusted signer');
 
