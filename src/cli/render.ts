@@ -25,6 +25,8 @@ interface RenderFlags extends TransportFlags {
   output: 'yaml' | 'json';
   meshConfig: MeshConfigKind;
   sha256?: string;
+  /** commander's --no-node-gate: true unless given */
+  nodeGate: boolean;
 }
 
 /** The documents of a YAML stream (`-` is stdin), each a plain object; errors name the file and document. */
@@ -80,7 +82,11 @@ export async function formatRenderedYaml(items: readonly RenderedFilterDeploymen
       [
         `# ${r.meshConfig.kind} for ASMFilterDeployment ${r.filterDeployment.namespace}/${r.filterDeployment.name}` +
           ` (image ${r.pinnedImage})\n${toYaml(r.meshConfig)}`,
-        `# JSON merge patch for ${describeTarget(r)}\n${toYaml(r.workload.patch)}`,
+        `# JSON merge patch for ${describeTarget(r)}${
+          r.workload.nodeLabel
+            ? `\n# (node gate: its pods schedule only to nodes the controller has labelled ${r.workload.nodeLabel}, where the agent holds the module)`
+            : ''
+        }\n${toYaml(r.workload.patch)}`,
       ].join('---\n'),
     )
     .join('---\n');
@@ -164,6 +170,10 @@ export function register(program: Command): void {
       '--sha256 <digest>',
       "the module's own sha256 for a WasmPlugin rendered offline (sha256:<hex>; `meshwasm inspect` shows it)",
     )
+    .option(
+      '--no-node-gate',
+      'leave out the node affinity the controller adds by default (for a controller run with --no-node-gate)',
+    )
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'),
     );
@@ -191,6 +201,7 @@ export function register(program: Command): void {
         ...validateOptions,
         filtersDir: flags.dir,
         moduleSha256,
+        nodeGate: flags.nodeGate,
       });
       if (!result.ok) {
         throw new MeshwasmError(

@@ -4,6 +4,7 @@
  * the controller and the render benchmark all go through here.
  */
 import { renderEnvoyFilter, type EnvoyFilter, type RenderOptions } from './envoyfilter.js';
+import { nodeGatePatch, nodeLabelKey } from './node-gate.js';
 import { pinnedReference } from './reference.js';
 import { validateFilterDeployment, type FieldError, type ValidateOptions } from './validate.js';
 import { renderWasmPlugin, type WasmPlugin, type WasmPluginRenderOptions } from './wasmplugin.js';
@@ -24,9 +25,28 @@ export interface RenderedFilterDeployment {
     kind: WorkloadKind;
     namespace: string;
     matchLabels: Record<string, string>;
-    /** The merge patch for a workload whose pod template has no annotations yet. */
-    patch: WorkloadMergePatch;
+    /**
+     * The merge patch for a workload whose pod template has no annotations (and, with the node gate,
+     * no required node affinity) yet.
+     */
+    patch: RenderedWorkloadPatch;
+    /** with the node gate: the node label the controller sets where the module is, and requires */
+    nodeLabel?: string;
   };
+}
+
+export interface RenderedWorkloadPatch {
+  spec: {
+    template: WorkloadMergePatch['spec']['template'] & {
+      spec?: { affinity: { nodeAffinity: Record<string, unknown> } };
+    };
+  };
+}
+
+export interface RenderFilterOptions
+  extends RenderOptions, ValidateOptions, Pick<WasmPluginRenderOptions, 'moduleSha256'> {
+  /** include the node gate's required node affinity, as the controller applies it by default */
+  nodeGate?: boolean;
 }
 
 export type RenderResult =
@@ -39,7 +59,7 @@ export type RenderResult =
 export function renderFilterDeployment(
   input: unknown,
   digest: string,
-  options: RenderOptions & ValidateOptions & Pick<WasmPluginRenderOptions, 'moduleSha256'> = {},
+  options: RenderFilterOptions = {},
 ): RenderResult {
   const validated = validateFilterDeployment(input, options);
   if (!validated.ok) return validated;
@@ -52,7 +72,12 @@ export function renderFilterDeployment(
         ? renderWasmPlugin(fd, effective, options)
         : renderEnvoyFilter(fd, effective, options);
     // From no annotations to ours is always a change, so the patch is never undefined here.
-    const patch = workloadPatch(undefined, true, options) as WorkloadMergePatch;
+    const annotations = workloadPatch(undefined, true, options) as WorkloadMergePatch;
+    const nodeLabel = options.nodeGate ? nodeLabelKey(fd.namespace, fd.name) : undefined;
+    const gate = nodeLabel ? nodeGatePatch(undefined, [nodeLabel]) : undefined;
+    const patch: RenderedWorkloadPatch = gate
+      ? { spec: { template: { ...annotations.spec.template, spec: gate.spec.template.spec } } }
+      : annotations;
     return {
       ok: true,
       value: {
@@ -65,6 +90,7 @@ export function renderFilterDeployment(
           namespace: fd.namespace,
           matchLabels: { ...fd.workload.labels },
           patch,
+          ...(nodeLabel ? { nodeLabel } : {}),
         },
       },
     };

@@ -23,7 +23,8 @@ function meshwasm(args: string[], input?: string): Promise<{ code: number; stdou
 }
 
 function expected() {
-  const r = renderFilterDeployment(seedFilterDeployment(), DIGEST);
+  // The CLI renders the node gate by default, as the controller applies it by default.
+  const r = renderFilterDeployment(seedFilterDeployment(), DIGEST, { nodeGate: true });
   if (!r.ok) throw new Error('seed does not render');
   return r.value;
 }
@@ -36,6 +37,24 @@ describe('meshwasm render', () => {
     const docs = parseAllDocuments(stdout).map((d) => d.toJSON());
     expect(docs).toEqual([expected().envoyFilter, expected().workload.patch]);
     expect(stdout).toContain('# JSON merge patch for every Deployment in namespace default');
+    const label = 'filters.wasm.meshwasm.io/default.details-v1-wasmfiltersample';
+    expect(
+      docs[1].spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution,
+    ).toEqual({
+      nodeSelectorTerms: [{ matchExpressions: [{ key: label, operator: 'Exists' }] }],
+    });
+    expect(stdout).toContain(`nodes the controller has labelled ${label}`);
+  });
+
+  it('leaves the node affinity out with --no-node-gate, as a controller run with --no-node-gate does', async () => {
+    const { code, stdout } = await meshwasm(['render', '-f', seedFile, '--digest', DIGEST, '--no-node-gate']);
+    expect(code).toBe(0);
+    const docs = parseAllDocuments(stdout).map((d) => d.toJSON());
+    const plain = renderFilterDeployment(seedFilterDeployment(), DIGEST);
+    if (!plain.ok) throw new Error('seed does not render');
+    expect(docs[1]).toEqual(plain.value.workload.patch);
+    expect(docs[1].spec.template.spec).toBeUndefined();
+    expect(stdout).not.toContain('node gate');
   });
 
   it('prints JSON with --output json, and reads stdin', async () => {
@@ -80,6 +99,7 @@ describe('meshwasm render', () => {
     const r = renderFilterDeployment(seedFilterDeployment(), DIGEST, {
       defaultMeshConfig: 'WasmPlugin',
       moduleSha256: sha,
+      nodeGate: true,
     });
     if (!r.ok) throw new Error('seed does not render');
     const docs = parseAllDocuments(stdout).map((d) => d.toJSON());
