@@ -15,6 +15,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { buildCli } from './lib/build-cli.js';
+import { cpuSeconds } from './lib/stats.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
@@ -39,12 +40,6 @@ interface Load {
   p99ms: number;
   /** CPU time the serving process spent per request (user + system), in microseconds. */
   cpuUs: number;
-}
-
-/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 per second there). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function wrk(url: string, seconds: number, pid: number): Load {
@@ -199,7 +194,14 @@ async function bodies(): Promise<void> {
   const filtered = await startSidecar(upstream.url, FILTER_ARGS);
   try {
     const rounds = Math.max(1, ROUNDS);
-    const t = largeBodies({ direct: upstream.url, proxy: proxy.url, sidecar: filtered.url }, rounds);
+    const t = largeBodies(
+      {
+        direct: { url: upstream.url, pid: upstream.child.pid! },
+        proxy: { url: proxy.url, pid: proxy.child.pid! },
+        sidecar: { url: filtered.url, pid: filtered.child.pid! },
+      },
+      rounds,
+    );
     const rss = peakRssMb(filtered.child.pid!);
     const { direct, proxy: floor, sidecar } = { direct: t.direct!, proxy: t.proxy!, sidecar: t.sidecar! };
     const mib = SIZES.DOWNLOAD_BYTES / 2 ** 20;
@@ -215,6 +217,11 @@ async function bodies(): Promise<void> {
         `  ${what}: direct ${fmt(direct[key], 3)} s, node:http proxy ${fmt(floor[key], 3)} s, sidecar ${fmt(sidecar[key], 3)} s;` +
           ` throughput vs direct: sidecar ${fmt(direct[key] / sidecar[key])}x (target >= 0.5),` +
           ` node:http proxy ${fmt(direct[key] / floor[key])}x`,
+      );
+      // CPU seconds of the serving process per transfer: far less sensitive to other load on the machine.
+      console.log(
+        `    CPU per ${key}: upstream (direct) ${fmt(direct[`${key}Cpu`], 3)} s, node:http proxy ${fmt(floor[`${key}Cpu`], 3)} s,` +
+          ` sidecar ${fmt(sidecar[`${key}Cpu`], 3)} s`,
       );
     }
     console.log(`  sidecar peak RSS over both ${fmt(rss, 1)} MB (target < 150)`);

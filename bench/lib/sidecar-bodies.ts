@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from './stats.js';
+import { cpuSeconds, median } from './stats.js';
 
 const DOWNLOAD_BYTES = 300 * 1024 * 1024;
 const UPLOAD_BYTES = 200_000_000;
@@ -116,11 +116,20 @@ export function peakRssMb(pid: number): number {
   return Number(kb) / 1024;
 }
 
-/** Median seconds of the download and the upload, per target. */
-export type Throughput = Record<string, { download: number; upload: number }>;
+/**
+ * Median seconds of the download and the upload per target, and the median CPU seconds (user + system)
+ * the target's serving process spent on each (for `direct`, the upstream itself).
+ */
+export type Throughput = Record<
+  string,
+  { download: number; upload: number; downloadCpu: number; uploadCpu: number }
+>;
 
-/** Interleaved rounds over the targets (label -> base URL) of the download and the upload. */
-export function largeBodies(targets: Record<string, string>, rounds: number): Throughput {
+/** Interleaved rounds over the targets (label -> base URL and serving pid) of the download and the upload. */
+export function largeBodies(
+  targets: Record<string, { url: string; pid: number }>,
+  rounds: number,
+): Throughput {
   const dir = mkdtempSync(join(tmpdir(), 'meshwasm-bench-'));
   try {
     const file = join(dir, 'upload.bin');
@@ -128,19 +137,30 @@ export function largeBodies(targets: Record<string, string>, rounds: number): Th
     const down = (base: string) =>
       curlSeconds([`${base}/download?bytes=${DOWNLOAD_BYTES}`], DOWNLOAD_BYTES, 'size_download');
     const up = (base: string) => curlSeconds(['-T', file, `${base}/upload`], UPLOAD_BYTES, 'size_upload');
-    for (const base of Object.values(targets)) down(base); // warm-up: page cache, sockets, JIT
-    const times: Record<string, { download: number[]; upload: number[] }> = {};
-    for (const label of Object.keys(targets)) times[label] = { download: [], upload: [] };
+    for (const { url } of Object.values(targets)) down(url); // warm-up: page cache, sockets, JIT
+    const times: Record<string, Record<keyof Throughput[string], number[]>> = {};
+    for (const label of Object.keys(targets))
+      times[label] = { download: [], upload: [], downloadCpu: [], uploadCpu: [] };
     for (let i = 0; i < rounds; i++) {
-      for (const [label, base] of Object.entries(targets)) {
-        times[label]!.download.push(down(base));
-        times[label]!.upload.push(up(base));
+      for (const [label, { url, pid }] of Object.entries(targets)) {
+        const t = times[label]!;
+        let cpu = cpuSeconds(pid);
+        t.download.push(down(url));
+        t.downloadCpu.push(cpuSeconds(pid) - cpu);
+        cpu = cpuSeconds(pid);
+        t.upload.push(up(url));
+        t.uploadCpu.push(cpuSeconds(pid) - cpu);
       }
     }
     return Object.fromEntries(
       Object.entries(times).map(([label, t]) => [
         label,
-        { download: median(t.download), upload: median(t.upload) },
+        {
+          download: median(t.download),
+          upload: median(t.upload),
+          downloadCpu: median(t.downloadCpu),
+          uploadCpu: median(t.uploadCpu),
+        },
       ]),
     );
   } finally {

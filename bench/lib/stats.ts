@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks. */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export function median(values: number[]): number {
@@ -15,4 +16,10 @@ export async function timed(run: () => Promise<unknown>): Promise<number> {
 
 export function ms(value: number): string {
   return `${value.toFixed(1)} ms`;
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; clock ticks are 100 per second there). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

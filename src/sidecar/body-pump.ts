@@ -6,14 +6,42 @@
  * none); trailers, if any, follow.
  * Backpressure pauses the source. Framing: see `Framing` and exchange.ts.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import type { Direction } from '../runtime/index.js';
+import type { BodySource } from './body-source.js';
 import { headerRecord, trailerPairs } from './headers.js';
 import { CONTINUE, type BodyResult, type Outcome, type StreamChain } from './stream-chain.js';
 
 const EMPTY = new Uint8Array(0);
 
-export type Sink = ClientRequest | ServerResponse;
+/** Where a body goes: the upstream request (upstream/request.ts) or the client's ServerResponse. */
+export interface Sink {
+  write(chunk: Uint8Array): boolean;
+  end(chunk?: Uint8Array): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  hasHeader(name: string): boolean;
+  setHeader(name: string, value: number): unknown;
+  addTrailers(trailers: Record<string, string | string[]>): void;
+  flushHeaders(): void;
+  destroy(): unknown;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+}
+
+/** A body no filter reads: straight from source to sink, with backpressure; a failed source resets. */
+export function pipeBody(source: BodySource, sink: Sink): void {
+  const resume = (): void => source.resume();
+  source.read({
+    data: (chunk) => {
+      if (!sink.write(chunk)) {
+        source.pause();
+        sink.once('drain', resume);
+      }
+    },
+    end: () => void sink.end(),
+    error: () => void sink.destroy(),
+  });
+}
 
 /**
  * `holdHeaders`: the sink's headers carry a content-length and some filter reads the body, so they
@@ -23,34 +51,31 @@ export type Sink = ClientRequest | ServerResponse;
 export function pumpBody(
   chain: StreamChain,
   direction: Direction,
-  source: IncomingMessage,
+  source: BodySource,
   sink: Sink,
   holdHeaders: boolean,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve, reject) => {
     let held = holdHeaders;
     let settled = false;
-    const stop = (): void => {
-      settled = true;
-      source.off('data', onData);
-    };
     const settle = (outcome: Outcome): void => {
       if (settled) return;
-      stop();
-      if (outcome.kind !== 'continue') source.resume(); // drain what is left, it goes nowhere
+      settled = true;
+      if (outcome.kind !== 'continue') source.discard(); // what is left goes nowhere
       resolve(outcome);
     };
     const fail = (err: unknown): void => {
       if (settled) return;
-      stop();
-      source.resume();
+      settled = true;
+      source.discard();
       reject(err);
     };
     const resume = (): void => {
       source.resume();
     };
-    // A chunk waits only for the rest of the read it came in (a microtask: the stream's 'end' for the
-    // same read is emitted through process.nextTick, which runs first). So a body that arrives with its
+    // A chunk waits only for the rest of the read it came in (a microtask: IncomingMessage emits the
+    // 'end' of the same read through process.nextTick, which runs first; the upstream client reports it
+    // in the same turn). So a body that arrives with its
     // end goes through the chain once, with end_of_stream, as Envoy's HTTP/1 codec hands over what one
     // read parsed; any other chunk is forwarded as soon as that read is done.
     let pending: Uint8Array | undefined;
@@ -62,6 +87,7 @@ export function pumpBody(
       if (chunk !== undefined && !settled) forward(chunk);
     };
     const onData = (chunk: Uint8Array): void => {
+      if (settled) return;
       if (pending !== undefined) forward(pending);
       if (settled) return;
       pending = chunk;
@@ -90,7 +116,7 @@ export function pumpBody(
       if (outcome.kind !== 'continue') return settle(outcome);
       // The whole body is known and nothing was sent yet: the length must be the body's own.
       if (held && sink.hasHeader('content-length')) sink.setHeader('content-length', data.length);
-      const trailers = trailerPairs(source.rawTrailers ?? []);
+      const trailers = trailerPairs(source.rawTrailers);
       if (trailers.length === 0) {
         sink.end(data.length > 0 ? data : undefined);
         return settle(CONTINUE);
@@ -106,9 +132,7 @@ export function pumpBody(
       if (pending instanceof Promise) pending.then(afterTrailers, fail);
       else afterTrailers(pending);
     };
-    source.on('data', onData);
-    source.once('error', () => settle({ kind: 'reset', filter: '' }));
-    source.once('end', () => {
+    const onEnd = (): void => {
       if (settled) return;
       try {
         // The end of stream is its own call, as Envoy makes it; synchronous unless a filter pauses.
@@ -119,7 +143,8 @@ export function pumpBody(
       } catch (err) {
         fail(err);
       }
-    });
+    };
+    source.read({ data: onData, end: onEnd, error: () => settle({ kind: 'reset', filter: '' }) });
   });
 }
 

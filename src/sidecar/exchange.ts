@@ -8,17 +8,15 @@
  * a fail-closed filter's failure becomes a 503 (or a reset once the response has started). Nothing
  * here throws into the server.
  */
-import {
-  request as httpRequest,
-  type Agent,
-  type ClientRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../errors.js';
 import type { HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
-import { flushHeadersSoon, pumpBody } from './body-pump.js';
+import { flushHeadersSoon, pipeBody, pumpBody } from './body-pump.js';
+import { incomingSource } from './body-source.js';
+import type { UpstreamPool } from './upstream/pool.js';
+import type { UpstreamRequest } from './upstream/request.js';
+import type { UpstreamResponse } from './upstream/response.js';
 import { FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs } from './headers.js';
 
@@ -37,11 +35,11 @@ function localPairs(response: LocalResponse): HeaderPairs {
 
 export interface ExchangeContext extends ChainSettings {
   upstream: URL;
-  agent: Agent;
+  pool: UpstreamPool;
 }
 
 export class Exchange {
-  private upstreamReq: ClientRequest | undefined;
+  private upstreamReq: UpstreamRequest | undefined;
   private readonly started = process.hrtime.bigint();
   private readonly requestId = randomUUID();
   private done = false;
@@ -91,27 +89,22 @@ export class Exchange {
     if (hasBody && req.headers.trailer !== undefined) delete headers['content-length'];
     if (hasBody && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     const hold = readBody && headers['content-length'] !== undefined;
-    const { upstream } = this.ctx;
-    const ureq = httpRequest({
-      hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
-      port: upstream.port || 80,
-      path,
-      method: pseudo(pairs, ':method') ?? 'GET',
-      headers,
-      agent: this.ctx.agent,
-    });
+    const ureq = this.ctx.pool.request({ path, method: pseudo(pairs, ':method') ?? 'GET', headers });
     this.upstreamReq = ureq;
-    ureq.on('response', (ures) => void this.onResponse(ures).catch((err) => this.abortWith(err)));
-    ureq.on('error', (err) => this.onUpstreamError(err));
+    ureq.on('response', (ures: UpstreamResponse) => {
+      ures.onFail = (err) => this.onUpstreamBodyError(err);
+      this.onResponse(ures).catch((err) => this.abortWith(err));
+    });
+    ureq.on('error', (err: Error) => this.onUpstreamError(err));
 
     if (!hasBody) {
       ureq.end();
       return;
     }
     if (!hold) flushHeadersSoon(ureq);
-    if (!readBody) req.pipe(ureq);
+    if (!readBody) pipeBody(incomingSource(req), ureq);
     else {
-      const result = await pumpBody(this.chain, 'request', req, ureq, hold);
+      const result = await pumpBody(this.chain, 'request', incomingSource(req), ureq, hold);
       if (result.kind !== 'continue') this.conclude(result);
     }
   }
@@ -140,9 +133,9 @@ export class Exchange {
     return this.chain.open(info); // a promise only when a VM had to be started
   }
 
-  private async onResponse(ures: IncomingMessage): Promise<void> {
+  private async onResponse(ures: UpstreamResponse): Promise<void> {
     if (this.done) {
-      ures.resume();
+      ures.discard();
       return;
     }
     const pairs = responsePairs(ures);
@@ -155,7 +148,7 @@ export class Exchange {
     const pending = this.chain.headers('response', pairs, eos);
     const outcome = pending instanceof Promise ? await pending : pending;
     if (outcome.kind !== 'continue') {
-      ures.resume();
+      ures.discard();
       return this.conclude(outcome);
     }
     const { res } = this;
@@ -166,7 +159,7 @@ export class Exchange {
     const framed = ures.headers.trailer !== undefined ? pairs.filter(([k]) => k !== 'content-length') : pairs;
     applyHeaders(res, framed);
     if (eos) {
-      ures.resume();
+      ures.discard();
       res.end();
       return;
     }
@@ -174,24 +167,38 @@ export class Exchange {
     if (!length) res.removeHeader('content-length'); // tells Node not to add one: chunked
     const hold = readBody && length;
     if (!hold) flushHeadersSoon(res);
-    if (!readBody) ures.pipe(res);
+    if (!readBody) pipeBody(ures, res);
     else {
       const result = await pumpBody(this.chain, 'response', ures, res, hold);
       if (result.kind !== 'continue') this.conclude(result);
     }
   }
 
+  /** Nothing of a response came: 502, saying whether the upstream was unreachable or spoke nonsense. */
   private onUpstreamError(err: Error): void {
     if (this.done) return;
+    const malformed = (err as { malformed?: boolean }).malformed === true;
     this.ctx.logger.warn(
       { err: err.message, upstream: this.ctx.upstream.origin, requestId: this.requestId },
-      'upstream request failed',
+      malformed ? 'upstream sent a malformed response' : 'upstream request failed',
     );
     if (this.res.headersSent) {
       this.res.destroy();
       return;
     }
-    this.res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream connect error: ${err.message}\n`);
+    const text = malformed
+      ? `upstream sent a malformed response: ${err.message}`
+      : `upstream connect error: ${err.message}`;
+    this.res.writeHead(502, { 'content-type': 'text/plain' }).end(`${text}\n`);
+  }
+
+  /** The body broke off after the head went out (the client's connection is reset): say why. */
+  private onUpstreamBodyError(err: Error): void {
+    if (this.done) return;
+    this.ctx.logger.warn(
+      { err: err.message, upstream: this.ctx.upstream.origin, requestId: this.requestId },
+      'upstream response broke off',
+    );
   }
 
   /** A local response or reset ends the exchange: the upstream side is abandoned. */

@@ -40,7 +40,7 @@ export function requestPairs(req: IncomingMessage, defaultAuthority: string): He
   ];
 }
 
-export function responsePairs(res: IncomingMessage): HeaderPairs {
+export function responsePairs(res: { statusCode?: number; rawHeaders: string[] }): HeaderPairs {
   return [[':status', String(res.statusCode ?? 502)], ...rawPairs(res.rawHeaders, SKIP_NONE)];
 }
 

@@ -3,7 +3,7 @@
  * to one upstream. `startSidecar` resolves once it listens; `close()` stops accepting, lets in-flight
  * requests finish (bounded by a grace period) and tears the filter VMs down.
  */
-import { Agent, createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshwasmError } from '../errors.js';
@@ -11,6 +11,7 @@ import { createLogger } from '../log.js';
 import type { LogLevelName, MetricValue } from '../runtime/index.js';
 import { loadChain, type LoadedFilter } from './chain.js';
 import { Exchange } from './exchange.js';
+import { UpstreamPool } from './upstream/pool.js';
 import type { FilterSpec } from './spec.js';
 
 /** Envoy buffers far less by default (1 MiB per connection); a local tool can afford more. */
@@ -79,12 +80,14 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   // Socket buffers of 1 MiB: with Node's 16 KiB default every 64 KiB read overflows the write side, so a
   // large body would stop and restart its source once per chunk (a drain round trip each time).
-  // (Agent hands its options to net.createConnection; @types/node does not list the stream ones.)
-  const agentOptions = { keepAlive: true, maxSockets: 256, highWaterMark: SOCKET_BUFFER_BYTES };
-  const agent = new Agent(agentOptions);
+  const pool = new UpstreamPool(
+    upstream.hostname.replace(/^\[|\]$/g, ''),
+    Number(upstream.port || 80),
+    SOCKET_BUFFER_BYTES,
+  );
   const context = {
     upstream,
-    agent,
+    pool,
     filters,
     logger,
     maxBufferedBytes: options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES,
@@ -151,7 +154,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           }
           f.plugin?.close();
         }
-        agent.destroy();
+        pool.destroy();
         logger.info('sidecar stopped');
       })()),
   };

@@ -1,0 +1,90 @@
+/**
+ * The upstream's response as the exchange reads it: the head at once, then the body as the pieces each
+ * socket read decoded, with the end reported in the same turn as the last piece when it came in the
+ * same read. Pieces wait (and the socket stops reading) until the exchange starts reading or while it
+ * has paused, so nothing is lost while a filter holds the headers.
+ */
+import type { BodyHandlers, BodySource } from '../body-source.js';
+import type { ResponseHead } from './head.js';
+
+export interface FlowControl {
+  pause(): void;
+  resume(): void;
+}
+
+export class UpstreamResponse implements BodySource {
+  readonly statusCode: number;
+  readonly rawHeaders: string[];
+  readonly headers: Record<string, string>;
+  rawTrailers: string[] = [];
+  /** Told when the body fails after the head (the upstream went away mid-body): for the log. */
+  onFail: ((err: Error) => void) | undefined;
+  private handlers: BodyHandlers | undefined;
+  private readonly queue: Uint8Array[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private paused = false;
+  private finished = false;
+
+  constructor(
+    head: ResponseHead,
+    private readonly flow: FlowControl,
+  ) {
+    this.statusCode = head.statusCode;
+    this.rawHeaders = head.rawHeaders;
+    this.headers = head.headers;
+  }
+
+  read(handlers: BodyHandlers): void {
+    this.handlers = handlers;
+    this.resume();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.flow.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.deliver();
+    if (!this.paused && !this.finished) this.flow.resume();
+  }
+
+  /** Nothing more is wanted: pieces are dropped from now on. */
+  discard(): void {
+    this.handlers = undefined;
+    this.queue.length = 0;
+    this.finished = true;
+  }
+
+  /** From the reader: the pieces of one read, and whether the body ended with them. */
+  push(pieces: Uint8Array[], end: boolean): void {
+    if (this.finished) return;
+    for (const piece of pieces) if (piece.length > 0) this.queue.push(piece);
+    if (end) this.ended = true;
+    this.deliver();
+    if (this.paused || !this.handlers) this.flow.pause();
+  }
+
+  fail(err: Error): void {
+    if (this.finished || this.ended) return;
+    this.failure = err;
+    this.onFail?.(err);
+    this.deliver();
+  }
+
+  private deliver(): void {
+    const h = this.handlers;
+    if (!h || this.finished) return;
+    while (this.queue.length > 0 && !this.paused && this.handlers === h) h.data(this.queue.shift()!);
+    if (this.queue.length > 0 || this.handlers !== h || this.finished) return;
+    if (this.ended) {
+      this.finished = true;
+      h.end();
+    } else if (this.failure) {
+      this.finished = true;
+      h.error(this.failure);
+    }
+  }
+}
