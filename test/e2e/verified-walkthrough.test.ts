@@ -10,13 +10,10 @@
  * directory) while a signed one rolls out, and when an unsigned build is pushed over the running signed
  * tag, the signed module keeps running on every node.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { KubeClient, loadKubeConfig, Resources, type KubeObject } from '../../src/kube/index.js';
@@ -30,13 +27,19 @@ import {
   type ASMFilterDeployment,
 } from '../../src/mesh/index.js';
 import { digestHex } from '../../src/oci/index.js';
-import { filterFromEnvoyFilter, startSidecar } from '../../src/sidecar/index.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver/index.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import {
+  cliRunner,
+  FILTER,
+  Processes,
+  requestThroughSidecar,
+  root,
+  sh,
+  startDetails,
+  until,
+} from './harness.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-const BIN = join(root, 'bin', 'meshwasm.js');
-const FILTER = join(root, 'examples', 'header-filter', 'build', 'header-filter.wasm');
 const RUNTIME_CONFIG = join(root, 'examples', 'header-filter', 'runtime-config.json');
 const work = mkdtempSync(join(tmpdir(), 'meshwasm-e2e-signed-'));
 const nodes = ['node-1', 'node-2'];
@@ -47,35 +50,7 @@ const PASSWORD = 'e2e signing password';
 type CR = KubeObject & ASMFilterDeployment;
 type Obj = KubeObject & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const sh = promisify(execFile);
-async function meshwasm(args: string[], input?: string): Promise<string> {
-  const child = sh(process.execPath, [BIN, ...args], {
-    env: { ...process.env, COSIGN_PASSWORD: PASSWORD },
-    cwd: work,
-  });
-  if (input !== undefined) child.child.stdin?.end(input);
-  return (await child).stdout;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const meshwasm = cliRunner({ env: { COSIGN_PASSWORD: PASSWORD }, cwd: work });
 
 // The agents and the controller run here as processes: that needs the test API server (on a real
 // cluster they are the installed pods).
@@ -83,9 +58,9 @@ describe.runIf(!process.env.KUBECONFIG)('signed filters, end to end', () => {
   let registry: TestRegistry;
   let api: KubeApiServer;
   let client: KubeClient;
-  let details: Server;
-  let detailsUrl: string;
-  const children: ChildProcess[] = [];
+  let details: Awaited<ReturnType<typeof startDetails>>;
+  const processes = new Processes();
+  const startProcess = processes.start.bind(processes);
   let tls: string[];
   let image: string;
   let signed: string;
@@ -97,14 +72,6 @@ describe.runIf(!process.env.KUBECONFIG)('signed filters, end to end', () => {
   let current: string;
 
   const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', api.kubeconfigPath, ...args]);
-  const startProcess = (args: string[], env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env, MESHWASM_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    children.push(child);
-    return child;
-  };
   const getCr = (name: string) => client.find<CR>(Resources.filterDeployments, 'default', name);
   const cond = (cr: CR | undefined, type: string) => cr?.status?.conditions?.find((c) => c.type === type);
   const envoyFilter = (name: string) =>
@@ -134,19 +101,7 @@ describe.runIf(!process.env.KUBECONFIG)('signed filters, end to end', () => {
     writeFileSync(file, yaml);
     await kubectl('apply', '-f', file);
   };
-  const request = async (ef: unknown) => {
-    const sidecar = await startSidecar({
-      upstream: detailsUrl,
-      filters: [filterFromEnvoyFilter(ef, nodeDir('node-1'))],
-    });
-    try {
-      const res = await fetch(`${sidecar.url}/details/123`);
-      await res.arrayBuffer();
-      return res;
-    } finally {
-      await sidecar.close();
-    }
-  };
+  const request = (ef: unknown) => requestThroughSidecar(details.url, ef, nodeDir('node-1'));
   const push = async (tag: string, config = RUNTIME_CONFIG) =>
     JSON.parse(
       await meshwasm(['push', `${image}:${tag}`, FILTER, '--config', config, '--output', 'json', ...tls]),
@@ -158,20 +113,12 @@ describe.runIf(!process.env.KUBECONFIG)('signed filters, end to end', () => {
     image = `${registry.host}/asm/signed-test`;
     api = await startKubeApiServer();
     client = new KubeClient(loadKubeConfig(api.kubeconfigPath));
-    details = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 123 }));
-    });
-    await new Promise<void>((resolve) => details.listen(0, '127.0.0.1', resolve));
-    detailsUrl = `http://127.0.0.1:${(details.address() as AddressInfo).port}`;
+    details = await startDetails({ id: 123 });
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(
-      children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-    );
-    await new Promise((resolve) => details?.close(resolve));
+    await processes.stopAll();
+    await details?.close();
     client?.close();
     await api?.stop();
     await registry?.destroy();

@@ -4,25 +4,27 @@
  * separate processes against the test Kubernetes API server (or the cluster of $KUBECONFIG), and a
  * request through a meshwasm sidecar configured from the EnvoyFilter the controller generated.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { KubeClient, loadKubeConfig, Resources, type KubeObject } from '../../src/kube/index.js';
 import { AGENT_NAME, MODULES_ANNOTATION, NAME_LABEL } from '../../src/mesh/index.js';
 import { digestHex } from '../../src/oci/index.js';
-import { filterFromEnvoyFilter, startSidecar } from '../../src/sidecar/index.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver/index.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import {
+  cliRunner,
+  FILTER,
+  Processes,
+  requestThroughSidecar,
+  root,
+  sh,
+  startDetails,
+  until,
+} from './harness.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-const BIN = join(root, 'bin', 'meshwasm.js');
-const FILTER = join(root, 'examples', 'header-filter', 'build', 'header-filter.wasm');
 const work = mkdtempSync(join(tmpdir(), 'meshwasm-e2e-'));
 const agentDir = join(work, 'node-1', 'wasm-filters');
 const NS = 'istio-system';
@@ -35,57 +37,22 @@ const onTestServer = !process.env.KUBECONFIG;
 
 type EnvoyFilterObject = KubeObject & { spec: { configPatches: { patch: { value: unknown } }[] } };
 
-const sh = promisify(execFile);
-async function meshwasm(args: string[], input?: string): Promise<string> {
-  const child = sh(process.execPath, [BIN, ...args], { env: process.env });
-  if (input !== undefined) {
-    child.child.stdin?.end(input);
-  }
-  return (await child).stdout;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const meshwasm = cliRunner();
 
 describe('the seed, end to end', () => {
   let registry: TestRegistry;
   let api: KubeApiServer | undefined;
   let kubeconfig: string;
   let client: KubeClient;
-  let details: Server;
-  let detailsUrl: string;
-  const children: ChildProcess[] = [];
+  let details: Awaited<ReturnType<typeof startDetails>>;
+  const processes = new Processes();
+  const startProcess = processes.start.bind(processes);
   const dockerConfig = join(work, 'docker-config.json');
   let tls: string[];
   let image: string;
   let firstDigest: string;
 
   const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', kubeconfig, ...args]);
-  const startProcess = (args: string[], env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env, MESHWASM_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    children.push(child);
-    return child;
-  };
   const envoyFilters = async () =>
     (await client.list<EnvoyFilterObject>(Resources.envoyFilters, 'default')).items;
   const deployment = () =>
@@ -94,19 +61,7 @@ describe('the seed, end to end', () => {
       'default',
       'details-v1',
     );
-  const request = async (envoyFilter: unknown) => {
-    const sidecar = await startSidecar({
-      upstream: detailsUrl,
-      filters: [filterFromEnvoyFilter(envoyFilter, agentDir)],
-    });
-    try {
-      const res = await fetch(`${sidecar.url}/details/123`);
-      await res.arrayBuffer();
-      return res;
-    } finally {
-      await sidecar.close();
-    }
-  };
+  const request = (envoyFilter: unknown) => requestThroughSidecar(details.url, envoyFilter, agentDir);
   const seedFilterYaml = (parameters: string, tag: string) => {
     const doc = parseYaml(readFileSync(join(root, 'examples', 'header-filter', 'filter.yaml'), 'utf8'));
     doc.spec.filter.image = `${registry.host}/asm/asm-test:${tag}`;
@@ -126,20 +81,12 @@ describe('the seed, end to end', () => {
       kubeconfig = api.kubeconfigPath;
     }
     client = new KubeClient(loadKubeConfig(kubeconfig));
-    details = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 123, author: 'William Shakespeare' }));
-    });
-    await new Promise<void>((resolve) => details.listen(0, '127.0.0.1', resolve));
-    detailsUrl = `http://127.0.0.1:${(details.address() as AddressInfo).port}`;
+    details = await startDetails({ id: 123, author: 'William Shakespeare' });
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(
-      children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
-    );
-    await new Promise((resolve) => details.close(resolve));
+    await processes.stopAll();
+    await details?.close();
     client?.close();
     await api?.stop();
     await registry.destroy();
