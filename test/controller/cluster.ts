@@ -8,6 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import {
+  startController,
+  type ControllerOptions,
+  type RunningController,
+} from '../../src/controller/index.js';
+import { createLogger } from '../../src/log.js';
 import { AGENT_NAME, MODULES_ANNOTATION, NAME_LABEL } from '../../src/mesh/index.js';
 import {
   isAlreadyExists,
@@ -69,6 +75,27 @@ async function until<T>(
   }
 }
 export { until };
+
+/**
+ * A controller on `c` with the short retry, lease and backoff periods the tests want (a registry over
+ * plain HTTP, a silent log); `overrides` win.
+ */
+export function startTestController(
+  c: TestCluster,
+  overrides: ControllerOptions = {},
+): Promise<RunningController> {
+  return startController({
+    kubeconfig: c.kubeconfigPath,
+    namespace: c.system,
+    transport: { plainHttp: true },
+    retryBaseMs: 50,
+    retryMaxMs: 1000,
+    leaseDurationMs: 2000,
+    retryPeriodMs: 250,
+    logger: createLogger('controller', 'silent'),
+    ...overrides,
+  });
+}
 
 export async function setupCluster(): Promise<TestCluster> {
   const real = process.env.KUBECONFIG;

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
-import { startController, type RunningController } from '../../src/controller/index.js';
+import type { RunningController } from '../../src/controller/index.js';
 import { Resources, type KubeObject } from '../../src/kube/index.js';
 import { nodeLabelKey, type ASMFilterDeployment } from '../../src/mesh/index.js';
 import { createLogger } from '../../src/log.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { schedulePending } from '../support/scheduler.js';
-import { agentPod, setupCluster, until, type TestCluster } from './cluster.js';
+import { agentPod, setupCluster, startTestController, until, type TestCluster } from './cluster.js';
 import { pushModule } from './images.js';
 
 type CR = KubeObject & ASMFilterDeployment;
@@ -69,16 +69,7 @@ beforeAll(async () => {
     });
   await agentPod(cluster, 'node-a', []);
   await runAgent('node-a');
-  controller = await startController({
-    kubeconfig: cluster.kubeconfigPath,
-    namespace: cluster.system,
-    transport: { plainHttp: true },
-    retryBaseMs: 50,
-    retryMaxMs: 1000,
-    leaseDurationMs: 2000,
-    retryPeriodMs: 250,
-    logger: createLogger('controller', 'silent'),
-  });
+  controller = await startTestController(cluster);
 }, 180_000);
 
 afterAll(async () => {

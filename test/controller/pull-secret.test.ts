@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startController, type RunningController } from '../../src/controller/index.js';
+import type { RunningController } from '../../src/controller/index.js';
 import { Resources, type KubeObject } from '../../src/kube/index.js';
 import type { ASMFilterDeployment } from '../../src/mesh/index.js';
 import { OciSession, pushWasm } from '../../src/oci/index.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
-import { agentPod, setupCluster, until, type TestCluster } from './cluster.js';
+import { agentPod, setupCluster, startTestController, until, type TestCluster } from './cluster.js';
 
 type CR = KubeObject & ASMFilterDeployment;
 let cluster: TestCluster;
@@ -46,14 +46,9 @@ beforeAll(async () => {
   digest = (await pushWasm(target, selector, modulePath)).descriptor.digest;
   await session.close();
   await agentPod(cluster, 'node-a', [digest]);
-  controller = await startController({
-    kubeconfig: cluster.kubeconfigPath,
-    namespace: cluster.system,
+  controller = await startTestController(cluster, {
     transport: { plainHttp: true, maxAttempts: 1 },
-    retryBaseMs: 50,
     retryMaxMs: 500,
-    leaseDurationMs: 2000,
-    retryPeriodMs: 250,
   });
 }, 120_000);
 

@@ -12,7 +12,7 @@ import { WasmPlugin as WasmPluginModel } from '@kubernetes-models/istio/extensio
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
-import { startController, type RunningController } from '../../src/controller/index.js';
+import type { RunningController } from '../../src/controller/index.js';
 import { Resources, type KubeObject } from '../../src/kube/index.js';
 import {
   envoyFilterName,
@@ -23,7 +23,7 @@ import {
 import { createLogger } from '../../src/log.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
-import { agentPod, setupCluster, until, type TestCluster } from './cluster.js';
+import { agentPod, setupCluster, startTestController, until, type TestCluster } from './cluster.js';
 import { pushModule } from './images.js';
 
 type CR = KubeObject & ASMFilterDeployment;
@@ -44,16 +44,7 @@ beforeAll(async () => {
   registry = await startRegistry();
   dir = mkdtempSync(join(tmpdir(), 'meshwasm-wp-'));
   await agentPod(cluster, 'node-wp', []);
-  controller = await startController({
-    kubeconfig: cluster.kubeconfigPath,
-    namespace: cluster.system,
-    transport: { plainHttp: true },
-    retryBaseMs: 50,
-    retryMaxMs: 1000,
-    leaseDurationMs: 2000,
-    retryPeriodMs: 250,
-    logger: createLogger('controller', 'silent'),
-  });
+  controller = await startTestController(cluster);
 }, 180_000);
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
-import { startController, type RunningController } from '../../src/controller/index.js';
+import type { RunningController } from '../../src/controller/index.js';
 import { Resources, type KubeObject } from '../../src/kube/index.js';
 import {
   IMAGES_CONFIGMAP_NAME,
@@ -19,7 +19,7 @@ import {
 import { createLogger } from '../../src/log.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { moduleWithCustomSection } from '../support/wasm-fixtures.js';
-import { agentPod, setupCluster, until, type TestCluster } from './cluster.js';
+import { agentPod, setupCluster, startTestController, until, type TestCluster } from './cluster.js';
 import { pushModule } from './images.js';
 
 type CR = KubeObject & ASMFilterDeployment;
@@ -57,16 +57,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     log: createLogger('agent', 'silent'),
   });
-  controller = await startController({
-    kubeconfig: cluster.kubeconfigPath,
-    namespace: cluster.system,
-    transport: { plainHttp: true },
-    retryBaseMs: 50,
-    retryMaxMs: 1000,
-    leaseDurationMs: 2000,
-    retryPeriodMs: 250,
-    logger: createLogger('controller', 'silent'),
-  });
+  controller = await startTestController(cluster);
 }, 180_000);
 
 afterAll(async () => {
