@@ -9,7 +9,14 @@ import { describeError, isMeshwasmError, MeshwasmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAnyReference } from '../oci/index.js';
 import type { AgentMetrics } from './metrics.js';
-import { planSync, retryDelay, type PullAction, type RetryState, type WantedReference } from './plan.js';
+import {
+  byCodeUnits,
+  planSync,
+  retryDelay,
+  type PullAction,
+  type RetryState,
+  type WantedReference,
+} from './plan.js';
 import type { Credentials, Puller } from './puller.js';
 import type { Reporter } from './reporter.js';
 
@@ -42,6 +49,8 @@ export interface AgentDeps {
   reporter: Reporter;
   metrics: AgentMetrics;
   log: Logger;
+  /** told of the bytes received, to free network buffers as they stream in (memory.ts) */
+  reclaimer?: { received(bytes: number): void };
   settings?: Partial<AgentSettings>;
   now?: () => number;
   random?: () => number;
@@ -196,7 +205,7 @@ export class Agent {
         ...(failure && state !== 'present' ? { error: failure.message, attempts: failure.attempts } : {}),
       });
     }
-    return out.sort((a, b) => a.reference.localeCompare(b.reference));
+    return out.sort((a, b) => byCodeUnits(a.reference, b.reference));
   }
 
   /** Abandons in-flight pulls (their temporary files are deleted) and waits for them to settle. */
@@ -335,7 +344,10 @@ export class Agent {
           this.d.puller.fetch(reference, manifestDigest, file, {
             signal,
             onReceived,
-            onBytes: (bytes) => this.d.metrics.bytesPulled.inc(bytes),
+            onBytes: (bytes) => {
+              this.d.metrics.bytesPulled.inc(bytes);
+              this.d.reclaimer?.received(bytes);
+            },
           }),
         { reference },
       );

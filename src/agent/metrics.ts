@@ -1,5 +1,5 @@
 /** The agent's Prometheus metrics, in a registry of its own (several agents can share a process in tests). */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from '../metrics/index.js';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -64,6 +64,6 @@ export class AgentMetrics {
       registers,
     });
     for (const result of ['success', 'failure']) this.pulls.inc({ result }, 0);
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'meshwasm_agent_' });
+    if (options.processMetrics) registerProcessMetrics(this.registry, 'meshwasm_agent_');
   }
 }

@@ -14,6 +14,7 @@ import {
 } from '../mesh/types.js';
 import { Agent, type AgentSettings } from './agent.js';
 import { startFileSource, type Source } from './file-source.js';
+import { BufferReclaimer } from './memory.js';
 import { AgentMetrics } from './metrics.js';
 import { Puller, type PullerOptions } from './puller.js';
 import { nullReporter, type Reporter } from './reporter.js';
@@ -107,7 +108,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     options,
     mode === 'files' ? { registryConfig: options.registryConfig } : { anonymous: true },
   );
-  const agent = new Agent({ store, puller, reporter, metrics, log, settings: settingsOf(options) });
+  const agent = new Agent({
+    store,
+    puller,
+    reporter,
+    metrics,
+    log,
+    reclaimer: new BufferReclaimer(),
+    settings: settingsOf(options),
+  });
   for (const r of report.removed)
     reporter.event({ type: 'Warning', reason: 'ModuleCorrupt', message: `${r.file} removed: ${r.reason}` });
 

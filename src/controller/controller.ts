@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import type { KubeConnection } from '../kube/config.js';
-import { Gauge } from 'prom-client';
+import { Gauge } from '../metrics/index.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   CONTROLLER_NAME,

@@ -1,5 +1,5 @@
 /** The controller's Prometheus metrics, in a registry of its own (two controllers may share a process in tests). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from '../metrics/index.js';
 
 export interface ControllerMetrics {
   registry: Registry;
@@ -16,7 +16,7 @@ export interface ControllerMetrics {
 
 export function createMetrics(): ControllerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meshwasm_controller_' });
+  registerProcessMetrics(registry, 'meshwasm_controller_');
   const registers = [registry];
   return {
     registry,

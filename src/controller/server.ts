@@ -1,7 +1,7 @@
 /** /healthz (process alive), /readyz (caches synced, or standing by for the lease) and /metrics. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/index.js';
 
 export async function startHealthServer(
   port: number,
