@@ -13,7 +13,8 @@ import { median } from './lib/stats.js';
 
 const rounds = Number(process.argv[2] ?? 15);
 const cli = buildCli();
-const dist = dirname(dirname(cli));
+// bin/meshwasm.js runs the dist/ beside it.
+const dist = join(dirname(dirname(cli)), 'dist');
 const importCost = fileURLToPath(new URL('./lib/import-cost.mjs', import.meta.url));
 
 function wall(args: string[]): number {
@@ -45,6 +46,8 @@ for (const [name, xs] of Object.entries(times)) {
 
 // Load cost of each dependency and of the entry points meshwasm's commands load (compiled, as shipped).
 const modules = [
+  'node:http',
+  'node:https',
   'commander',
   'pino',
   'prom-client',
@@ -54,8 +57,13 @@ const modules = [
   '@kubernetes/client-node',
   'undici',
   ...[
+    'cli/commander.js',
     'cli/program.js',
+    'cli/pull.js',
+    'cli/push.js',
+    'oci/remote/transport.js',
     'oci/session.js',
+    'oci/wasm-image.js',
     'oci/index.js',
     'kube/index.js',
     'agent/run.js',
@@ -63,10 +71,11 @@ const modules = [
     'sidecar/index.js',
   ].map((m) => pathToFileURL(join(dist, m)).href),
 ];
-console.log('load cost in a fresh process (await import), median of 3:');
+const samplesPerModule = 5;
+console.log(`load cost in a fresh process (await import), median of ${samplesPerModule}:`);
 for (const spec of modules) {
   const samples: { ms: number; rssMb: number }[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < samplesPerModule; i++) {
     const run = spawnSync(process.execPath, [importCost, spec], { encoding: 'utf8' });
     if (run.status !== 0) {
       samples.length = 0;

@@ -8,6 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { renderCliReference, spliceCliReference } from '../src/cli/reference.js';
 
 const readme = fileURLToPath(new URL('../README.md', import.meta.url));
-const next = spliceCliReference(readFileSync(readme, 'utf8'), renderCliReference());
+const next = spliceCliReference(readFileSync(readme, 'utf8'), await renderCliReference());
 writeFileSync(readme, next);
 console.log('README.md: CLI reference updated');

@@ -1,18 +1,20 @@
 import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * The CLI as it ships: the sources compiled with the build config into a cache directory inside the
- * project (so node_modules resolve), to be run with plain node; tsx would add its compiler's memory.
- * Returns the path of cli/main.js (or $MESHWASM_BENCH_CLI when set).
+ * The CLI as it ships and as a user types it: the sources compiled with the build config into a cache
+ * directory inside the project (so node_modules resolve) as `dist/`, with bin/meshwasm.js beside it, to
+ * be run with plain node (tsx would add its compiler's memory). Returns the path of bin/meshwasm.js
+ * (or $MESHWASM_BENCH_CLI when set).
  */
 export function buildCli(): string {
   // A CLI built elsewhere (e.g. an earlier commit, for before/after figures) can be benchmarked instead.
   if (process.env.MESHWASM_BENCH_CLI) return process.env.MESHWASM_BENCH_CLI;
-  const out = join(root, 'node_modules', '.cache', 'meshwasm-bench-dist');
+  const out = join(root, 'node_modules', '.cache', 'meshwasm-bench');
   try {
     execFileSync(
       process.execPath,
@@ -21,12 +23,17 @@ export function buildCli(): string {
         '-p',
         join(root, 'tsconfig.build.json'),
         '--outDir',
-        out,
+        join(out, 'dist'),
       ],
       { stdio: 'pipe' },
     );
   } catch {
     // Type errors elsewhere in the tree still emit JavaScript; a missing output fails at run time.
   }
-  return join(out, 'cli', 'main.js');
+  // Under node_modules the project's package.json no longer applies: without a "type" here, Node would
+  // detect ES module syntax file by file (compiling each as CommonJS first), which the package never pays.
+  writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+  mkdirSync(join(out, 'bin'), { recursive: true });
+  copyFileSync(join(root, 'bin', 'meshwasm.js'), join(out, 'bin', 'meshwasm.js'));
+  return join(out, 'bin', 'meshwasm.js');
 }

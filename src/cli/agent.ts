@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import { DEFAULT_FILTERS_DIR, IMAGES_CONFIGMAP_NAME, PULL_SECRET_NAME } from '../mesh/types.js';

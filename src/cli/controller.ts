@@ -1,5 +1,6 @@
 import { runUntilSignal } from './signals.js';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import {

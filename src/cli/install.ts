@@ -3,7 +3,8 @@
  * service accounts, RBAC, the images ConfigMap, the controller Deployment and the agent DaemonSet
  * (src/mesh/install, the same objects as deploy/); `--dry-run` prints them without touching a cluster.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import {
   DEFAULT_FILTERS_DIR,
   DEFAULT_IMAGE,

@@ -1,7 +1,13 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { MeshwasmError } from '../errors.js';
 import type { OciOptions, OciSession } from '../oci/session.js';
-import { DEFAULT_MAX_MODULE_BYTES } from '../oci/wasm-module.js';
+
+/**
+ * The library's DEFAULT_MAX_MODULE_BYTES as the flag spells it (a test checks they agree); written out
+ * so that defining the options does not load the module validator (node:crypto, streams).
+ */
+export const DEFAULT_MAX_MODULE_SIZE = '256MiB';
 
 /** Flags every command that talks to a registry shares (the same names ORAS uses). */
 export interface TransportFlags {
@@ -28,7 +34,7 @@ export function addTransportOptions(command: Command): Command {
       new Option(
         '--max-module-size <size>',
         'refuse modules larger than this (bytes, or with KiB/MiB/GiB)',
-      ).default('256MiB'),
+      ).default(DEFAULT_MAX_MODULE_SIZE),
     );
 }
 
@@ -69,7 +75,7 @@ export async function withSession<T>(
 }
 
 export function maxModuleBytes(flags: TransportFlags): number {
-  return flags.maxModuleSize ? parseSize(flags.maxModuleSize, '--max-module-size') : DEFAULT_MAX_MODULE_BYTES;
+  return parseSize(flags.maxModuleSize || DEFAULT_MAX_MODULE_SIZE, '--max-module-size');
 }
 
 export function parseSize(text: string, flag: string): number {

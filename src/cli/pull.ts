@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { parseReference } from '../oci/reference.js';
 import {
   addOutputOption,
   addTransportOptions,
@@ -35,7 +34,7 @@ export function register(program: Command): void {
     try {
       await withSession(flags, async (session) => {
         const { target, selector } = await session.open(reference, { ociLayout: flags.ociLayout });
-        const file = flags.file ?? defaultFileName(reference, flags.ociLayout);
+        const file = flags.file ?? (await defaultFileName(reference, flags.ociLayout));
         const pulled = await pullWasmToFile(target, selector, file, {
           maxModuleBytes: maxModuleBytes(flags),
           onProgress: progress.onProgress,
@@ -65,8 +64,9 @@ export function register(program: Command): void {
   });
 }
 
-function defaultFileName(reference: string, layout?: boolean): string {
+async function defaultFileName(reference: string, layout?: boolean): Promise<string> {
   if (layout) return `${basename(reference.replace(/[:@].*$/, '')) || 'module'}.wasm`;
+  const { parseReference } = await import('../oci/reference.js'); // loaded by the session already
   const repo = parseReference(reference).repository;
   return `${repo.slice(repo.lastIndexOf('/') + 1)}.wasm`;
 }

@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { MeshwasmError } from '../errors.js';
 import {
   addOutputOption,

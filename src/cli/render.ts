@@ -5,7 +5,8 @@
  * the module's sha256: read from the registry when the render is online, from --sha256 otherwise.
  */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { MeshwasmError } from '../errors.js';
 import type { RenderedFilterDeployment, ValidFilterDeployment } from '../mesh/index.js';
 import { isManifestDigest } from '../mesh/reference.js';

@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeObject } from '../kube/index.js';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { Option } from './commander.js';
 import { parseDuration } from '../agent/duration.js';
 import { MeshwasmError } from '../errors.js';
 import {
