@@ -14,8 +14,11 @@ export type Content = Uint8Array | Readable | (() => Promise<Readable> | Readabl
 export interface Target {
   /** For messages: "registry.example.com/filters/header", "oci-layout ./store". */
   readonly description: string;
-  /** Finds the manifest a tag or digest names. Throws NOT_FOUND if there is none. */
-  resolve(reference: string): Promise<Descriptor>;
+  /**
+   * Finds the manifest a tag or digest names. Throws NOT_FOUND if there is none. `thenFetch` says the
+   * caller fetches the manifest next, so a store may read it now and keep it (a registry: one request).
+   */
+  resolve(reference: string, options?: { thenFetch?: boolean }): Promise<Descriptor>;
   /**
    * Opens the content of a blob or manifest. The stream fails (instead of ending) if the bytes do not
    * match the descriptor's digest and size, so a consumer that saw 'end' has verified content.

@@ -60,7 +60,7 @@ export async function resolveWasmImage(
   reference: string,
   options: { runtimeConfig?: boolean } = {},
 ): Promise<WasmImage> {
-  let descriptor = await target.resolve(reference);
+  let descriptor = await target.resolve(reference, { thenFetch: true });
   let parsed = parseManifest(
     await readDescriptor(target, descriptor, MAX_MANIFEST_BYTES),
     descriptor.mediaType,
@@ -101,13 +101,20 @@ export async function resolveWasmImage(
     manifest,
   };
   // Callers that only want the module (the node agent) skip this round trip.
-  if (manifest.config.mediaType === MediaType.wasmConfig && options.runtimeConfig !== false) {
-    image.runtimeConfig = parseRuntimeConfig(
-      await readDescriptor(target, manifest.config, MAX_CONFIG_BYTES),
-      `config ${manifest.config.digest}`,
-    );
-  }
+  if (options.runtimeConfig !== false) image.runtimeConfig = await readRuntimeConfig(target, manifest);
   return image;
+}
+
+/** The runtime config blob of a Wasm artifact (undefined for the other formats, which have none). */
+export async function readRuntimeConfig(
+  target: Target,
+  manifest: ImageManifest,
+): Promise<RuntimeConfig | undefined> {
+  if (manifest.config.mediaType !== MediaType.wasmConfig) return undefined;
+  return parseRuntimeConfig(
+    await readDescriptor(target, manifest.config, MAX_CONFIG_BYTES),
+    `config ${manifest.config.digest}`,
+  );
 }
 
 export function detectFormat(
@@ -255,14 +262,27 @@ export async function pullWasmToFile(
   file: string,
   options: PullOptions = {},
 ): Promise<PulledModule> {
-  const image = await resolveWasmImage(target, reference, options);
+  const image = await resolveWasmImage(target, reference, { runtimeConfig: false });
+  // The small config blob is read while the module streams in, not one round trip before it; the file
+  // is renamed into place only once the config has been read and checked too (nothing half-written).
+  let runtimeConfig: RuntimeConfig | undefined;
+  const config = (
+    options.runtimeConfig === false ? Promise.resolve(undefined) : readRuntimeConfig(target, image.manifest)
+  ).then((value) => void (runtimeConfig = value));
+  config.catch(() => undefined); // reported through the module stream below
   const { stream, validator } = await openWasmModule(target, image, options);
+  config.catch((err: unknown) => stream.destroy(err as Error));
+  const configRead = new Transform({
+    transform: (chunk: Buffer, _enc, callback) => callback(null, chunk),
+    flush: (callback) => config.then(() => callback(), callback),
+  });
   await writeFileAtomic(file, stream, {
     mode: 0o644,
+    through: [configRead],
     signal: options.signal,
     onReceived: options.onReceived,
   });
-  return { ...image, module: validator.facts as ModuleFacts };
+  return { ...image, ...(runtimeConfig ? { runtimeConfig } : {}), module: validator.facts as ModuleFacts };
 }
 
 /** Pulls a module into memory (the sidecar loads it; capped by maxModuleBytes). */

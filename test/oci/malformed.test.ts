@@ -23,9 +23,13 @@ function blob(mediaType: string, bytes: Buffer) {
 }
 
 /** A store holding one image made of `layers`, tagged v1. */
-async function imageWith(layers: { mediaType: string; bytes: Buffer }[], manifestOverride?: Buffer) {
+async function imageWith(
+  layers: { mediaType: string; bytes: Buffer }[],
+  manifestOverride?: Buffer,
+  configBlob = blob(MediaType.ociConfig, Buffer.from('{}')),
+) {
   const target = new MemoryTarget();
-  const config = blob(MediaType.ociConfig, Buffer.from('{}'));
+  const config = configBlob;
   const blobs = [config, ...layers.map((l) => blob(l.mediaType, l.bytes))];
   for (const b of blobs) await target.push(b, b.bytes);
   const manifest =
@@ -147,6 +151,19 @@ describe('malformed images give a clear error and leave no file', () => {
         code: 'UNSUPPORTED_FORMAT',
         message: /not a Wasm image \(layers: application\/vnd.example.thing\)/,
       },
+    );
+  });
+
+  // The config is read while the module streams in (wasm-image.ts): the file must still never appear.
+  it('a Wasm artifact whose runtime config is not JSON, the module itself being fine', async () => {
+    const bigModule = moduleWithCustomSection(3 * 1024 * 1024, 'config-fails');
+    await expectCleanFailure(
+      await imageWith(
+        [{ mediaType: MediaType.wasmLayer, bytes: bigModule }],
+        undefined,
+        blob(MediaType.wasmConfig, Buffer.from('{"type": nope')),
+      ),
+      { code: 'INVALID_INPUT', message: /config sha256:[0-9a-f]{64} is not valid JSON/ },
     );
   });
 

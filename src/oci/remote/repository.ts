@@ -44,8 +44,14 @@ export class RemoteRepository implements Target {
     return [`repository:${this.repository}:pull,push`];
   }
 
-  async resolve(reference: string): Promise<Descriptor> {
+  /**
+   * A tag is resolved with a HEAD (registries such as Docker Hub do not count it as a pull), unless the
+   * caller is about to read the manifest anyway (`thenFetch`): then one GET both resolves and reads it,
+   * and the bytes are kept for the fetch() that follows, as for a digest.
+   */
+  async resolve(reference: string, options: { thenFetch?: boolean } = {}): Promise<Descriptor> {
     if (isDigest(reference)) return this.resolveDigest(reference);
+    if (options.thenFetch) return this.getManifestByTag(reference, true);
     const path = `/v2/${this.repository}/manifests/${reference}`;
     const head = await this.client.send({
       method: 'HEAD',
@@ -55,7 +61,7 @@ export class RemoteRepository implements Target {
     });
     head.body.resume();
     if (head.status === 200) {
-      const digest = head.headers['docker-content-digest'] ?? (isDigest(reference) ? reference : undefined);
+      const digest = head.headers['docker-content-digest'];
       const size = Number(head.headers['content-length']);
       const mediaType = head.headers['content-type']?.split(';')[0]?.trim();
       if (
@@ -65,36 +71,38 @@ export class RemoteRepository implements Target {
         mediaType &&
         isManifestMediaType(mediaType)
       ) {
-        if (isDigest(reference) && digest !== reference) {
-          throw new MeshwasmError(
-            'DIGEST_MISMATCH',
-            `${this.description}: asked for ${reference}, registry answered ${digest}`,
-          );
-        }
         return { mediaType, digest, size };
       }
     } else if (head.status !== 405) {
       throw await this.failure(head, `manifest ${reference}`);
     }
     // The HEAD was not conclusive (no digest header, odd content type): read the manifest itself.
+    return this.getManifestByTag(reference, false);
+  }
+
+  /** GET of a manifest by tag: its digest is that of the bytes received. */
+  private async getManifestByTag(tag: string, keep: boolean): Promise<Descriptor> {
     const res = await this.client.send({
       method: 'GET',
-      path,
+      path: `/v2/${this.repository}/manifests/${tag}`,
       headers: { accept: ACCEPT_MANIFESTS },
       scopes: this.pull,
     });
-    if (res.status !== 200) throw await this.failure(res, `manifest ${reference}`);
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, `manifest ${reference} of ${this.description}`);
+    if (res.status !== 200) throw await this.failure(res, `manifest ${tag}`);
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, `manifest ${tag} of ${this.description}`);
     const digest = sha256Digest(bytes);
-    if (isDigest(reference) && digest !== reference) {
-      throw new MeshwasmError(
-        'DIGEST_MISMATCH',
-        `${this.description}: manifest ${reference} has content digest ${digest}`,
-      );
-    }
     const declared = declaredMediaType(bytes);
     const mediaType = declared ?? res.headers['content-type']?.split(';')[0]?.trim() ?? '';
+    if (keep) this.keepResolved(digest, bytes);
     return { mediaType, digest, size: bytes.length };
+  }
+
+  /** Small manifests just read by a resolve, for the fetch that follows it. */
+  private keepResolved(digest: string, bytes: Buffer): void {
+    if (bytes.length > 64 * 1024) return;
+    if (this.resolvedManifests.size >= 32)
+      this.resolvedManifests.delete(this.resolvedManifests.keys().next().value as string);
+    this.resolvedManifests.set(digest, bytes);
   }
 
   /**
@@ -118,11 +126,7 @@ export class RemoteRepository implements Target {
     const bytes = await readAll(chain(res.body, verifier), MAX_MANIFEST_BYTES, what);
     const declared = declaredMediaType(bytes);
     const mediaType = declared ?? res.headers['content-type']?.split(';')[0]?.trim() ?? '';
-    if (bytes.length <= 64 * 1024) {
-      if (this.resolvedManifests.size >= 32)
-        this.resolvedManifests.delete(this.resolvedManifests.keys().next().value as string);
-      this.resolvedManifests.set(digest, bytes);
-    }
+    this.keepResolved(digest, bytes);
     return { mediaType, digest, size: bytes.length };
   }
 

@@ -3,14 +3,14 @@
  * with backoff. It runs on node:http and node:https rather than undici: a CLI run or an agent start pays
  * for every module it loads, undici alone took ~95 ms and ~15 MB to load here, and what the registry
  * client needs (one request at a time per socket, streamed bodies, pooled keep-alive sockets) is what
- * Node's own agents do. bench/cli.ts prints the load cost of each dependency.
+ * Node's own agents do. node:https (and with it node:tls, ~10 ms) is loaded by the first https request,
+ * so a plain-HTTP registry never pays for it. bench/cli.ts prints the load cost of each dependency.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { MeshwasmError } from '../../errors.js';
 
@@ -60,14 +60,16 @@ export class Transport {
   readonly options: TransportOptions;
   /** One keep-alive pool per scheme: a token realm or a redirect may use the other one. */
   private readonly agents: { 'http:'?: http.Agent; 'https:'?: https.Agent } = {};
-  private readonly ca: string[] | undefined;
+  private readonly extraCa: string | undefined;
+  /** node:https and the default CAs, loaded by the first https request */
+  private tls: { https: typeof https; rootCertificates: readonly string[] } | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.options = options;
     if (options.caFile) {
       try {
-        // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
-        this.ca = [...rootCertificates, readFileSync(options.caFile, 'utf8')];
+        // Read now, so a bad --ca-file fails before any request; combined with the default CAs later.
+        this.extraCa = readFileSync(options.caFile, 'utf8');
       } catch (err) {
         throw new MeshwasmError(
           'CONFIG',
@@ -86,11 +88,24 @@ export class Transport {
       scheduling: 'lifo' as const,
     };
     if (protocol === 'http:') return (this.agents['http:'] ??= new http.Agent(pool));
-    return (this.agents['https:'] ??= new https.Agent({
+    const tls = this.loadedTls();
+    return (this.agents['https:'] ??= new tls.https.Agent({
       ...pool,
       rejectUnauthorized: !this.options.insecure,
-      ...(this.ca ? { ca: this.ca } : {}),
+      // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
+      ...(this.extraCa ? { ca: [...tls.rootCertificates, this.extraCa] } : {}),
     }));
+  }
+
+  private async loadTls(): Promise<void> {
+    if (this.tls) return;
+    const [https, { rootCertificates }] = await Promise.all([import('node:https'), import('node:tls')]);
+    this.tls = { https: https.default, rootCertificates };
+  }
+
+  private loadedTls(): NonNullable<Transport['tls']> {
+    if (!this.tls) throw new Error('internal: an https request before node:https was loaded');
+    return this.tls;
   }
 
   scheme(): 'http' | 'https' {
@@ -111,6 +126,7 @@ export class Transport {
       let failure: unknown;
       try {
         const body = typeof req.body === 'function' ? await req.body() : req.body;
+        if (new URL(req.url).protocol === 'https:') await this.loadTls();
         response = await this.once(req, body);
       } catch (err) {
         failure = err;
@@ -141,7 +157,7 @@ export class Transport {
     if ((typeof body === 'string' || body instanceof Uint8Array) && !hasHeader(headers, 'content-length'))
       headers['content-length'] = String(Buffer.byteLength(body));
     const idleMs = this.options.idleTimeoutMs ?? 300_000;
-    const module = url.protocol === 'http:' ? http : https;
+    const module = url.protocol === 'http:' ? http : this.loadedTls().https;
     return new Promise<HttpResponse>((resolve, reject) => {
       const request = module.request(
         url,
