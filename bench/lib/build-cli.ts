@@ -30,8 +30,8 @@ export function buildCli(): string {
   } catch {
     // Type errors elsewhere in the tree still emit JavaScript; a missing output fails at run time.
   }
-  // Under node_modules the project's package.json no longer applies: without a "type" here, Node would
-  // detect ES module syntax file by file (compiling each as CommonJS first), which the package never pays.
+  // Under node_modules the project's package.json no longer applies: without a "type" here, Node 20
+  // falls back to detecting ES module syntax file by file, which is not how the package runs.
   writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
   mkdirSync(join(out, 'bin'), { recursive: true });
   copyFileSync(join(root, 'bin', 'meshwasm.js'), join(out, 'bin', 'meshwasm.js'));
