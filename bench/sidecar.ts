@@ -27,6 +27,7 @@ import {
   SIZES,
   startBodyUpstream,
   startNodeProxy,
+  startTcpPipe,
 } from './lib/sidecar-bodies.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -190,6 +191,7 @@ const FILTER_ARGS = [
 async function bodies(): Promise<void> {
   const upstream = await startBodyUpstream();
   const proxy = await startNodeProxy(upstream.url);
+  const pipe = await startTcpPipe(upstream.url);
   const plain = await startSidecar(upstream.url, []);
   const filtered = await startSidecar(upstream.url, FILTER_ARGS);
   try {
@@ -198,12 +200,13 @@ async function bodies(): Promise<void> {
       {
         direct: { url: upstream.url, pid: upstream.child.pid! },
         proxy: { url: proxy.url, pid: proxy.child.pid! },
+        pipe: { url: pipe.url, pid: pipe.child.pid! },
         sidecar: { url: filtered.url, pid: filtered.child.pid! },
       },
       rounds,
     );
     const rss = peakRssMb(filtered.child.pid!);
-    const { direct, proxy: floor, sidecar } = { direct: t.direct!, proxy: t.proxy!, sidecar: t.sidecar! };
+    const [direct, floor, ceiling, sidecar] = [t.direct!, t.proxy!, t.pipe!, t.sidecar!];
     const mib = SIZES.DOWNLOAD_BYTES / 2 ** 20;
     const mb = SIZES.UPLOAD_BYTES / 1e6;
     console.log(
@@ -216,12 +219,12 @@ async function bodies(): Promise<void> {
       console.log(
         `  ${what}: direct ${fmt(direct[key], 3)} s, node:http proxy ${fmt(floor[key], 3)} s, sidecar ${fmt(sidecar[key], 3)} s;` +
           ` throughput vs direct: sidecar ${fmt(direct[key] / sidecar[key])}x (target >= 0.5),` +
-          ` node:http proxy ${fmt(direct[key] / floor[key])}x`,
+          ` node:http proxy ${fmt(direct[key] / floor[key])}x, TCP pipe ${fmt(direct[key] / ceiling[key])}x`,
       );
       // CPU seconds of the serving process per transfer: far less sensitive to other load on the machine.
       console.log(
         `    CPU per ${key}: upstream (direct) ${fmt(direct[`${key}Cpu`], 3)} s, node:http proxy ${fmt(floor[`${key}Cpu`], 3)} s,` +
-          ` sidecar ${fmt(sidecar[`${key}Cpu`], 3)} s`,
+          ` TCP pipe ${fmt(ceiling[`${key}Cpu`], 3)} s, sidecar ${fmt(sidecar[`${key}Cpu`], 3)} s`,
       );
     }
     console.log(`  sidecar peak RSS over both ${fmt(rss, 1)} MB (target < 150)`);
@@ -232,7 +235,7 @@ async function bodies(): Promise<void> {
         ` ${fmt(plainMs)} ms without a filter, ${fmt(filteredMs)} ms with the header filter`,
     );
   } finally {
-    for (const p of [filtered, plain, proxy, upstream]) p.child.kill('SIGTERM');
+    for (const p of [filtered, plain, pipe, proxy, upstream]) p.child.kill('SIGTERM');
   }
 }
 

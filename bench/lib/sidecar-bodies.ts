@@ -3,7 +3,8 @@
  *   - large-body throughput: a 300 MiB download and a 200 MB upload with curl (the client), directly and
  *     through the sidecar with the header filter (its body callbacks return Continue); target >= 0.5x;
  *     a minimal node:http proxy (pipe both ways, 1 MiB socket buffers) is measured alongside, as the floor
- *     of any proxy written on Node's http stack;
+ *     of any proxy written on Node's http stack, and a TCP pipe (net.Socket both ways, no HTTP at all, 1 MiB
+ *     reads), as the ceiling of any proxy in a Node process: it copies each byte in and out, nothing more;
  *   - the sidecar's peak RSS over both (VmHWM; target < 150 MB: the body streams, it is not buffered);
  *   - latency added per chunk of a slow stream (one chunk every 50 ms): arrival times through the sidecar
  *     minus the arrival times of the same chunks from the upstream directly.
@@ -75,6 +76,32 @@ const server = http.createServer({ highWaterMark: 1 << 20 }, (req, res) => {
 });
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
 `;
+
+/** The ceiling: bytes from one socket to the other, read into 1 MiB buffers of its own (net onread). */
+const TCP_PIPE = `
+const net = require('node:net');
+const upstream = new URL(process.argv[1]);
+const server = net.createServer({ highWaterMark: 1 << 20 }, (down) => {
+  const up = net.connect({
+    host: upstream.hostname, port: Number(upstream.port), highWaterMark: 1 << 20,
+    onread: {
+      buffer: () => Buffer.allocUnsafe(1 << 20),
+      callback: (n, buf) => {
+        if (!down.write(buf.subarray(0, n))) { up.pause(); down.once('drain', () => up.resume()); }
+      },
+    },
+  });
+  down.pipe(up);
+  up.on('end', () => down.end());
+  up.on('error', () => down.destroy());
+  down.on('error', () => up.destroy());
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+export function startTcpPipe(upstream: string): Promise<{ url: string; child: ChildProcess }> {
+  return startScript(TCP_PIPE, [upstream]);
+}
 
 export function startBodyUpstream(): Promise<{ url: string; child: ChildProcess }> {
   return startScript(UPSTREAM, []);
