@@ -55,7 +55,7 @@ export class UpstreamPool implements ConnectionSource {
       connection.socket.destroy();
       return;
     }
-    connection.socket.resume(); // its last response may have paused it
+    if (connection.socket.isPaused()) connection.socket.resume(); // its last response paused it
     connection.socket.setTimeout(IDLE_MS);
     connection.socket.unref(); // an idle connection never keeps the process alive
     this.idle.push(connection);

@@ -24,6 +24,7 @@ export class UpstreamResponse implements BodySource {
   private ended = false;
   private failure: Error | undefined;
   private paused = false;
+  private socketStopped = false;
   private finished = false;
 
   constructor(
@@ -42,13 +43,23 @@ export class UpstreamResponse implements BodySource {
 
   pause(): void {
     this.paused = true;
-    this.flow.pause();
+    this.stopSocket();
   }
 
   resume(): void {
     this.paused = false;
     this.deliver();
-    if (!this.paused && !this.finished) this.flow.resume();
+    // Only a socket this response stopped is started again: resuming a reading socket is not free.
+    if (!this.paused && !this.finished && this.socketStopped) {
+      this.socketStopped = false;
+      this.flow.resume();
+    }
+  }
+
+  private stopSocket(): void {
+    if (this.socketStopped) return;
+    this.socketStopped = true;
+    this.flow.pause();
   }
 
   /** Nothing more is wanted: pieces are dropped from now on. */
@@ -64,7 +75,7 @@ export class UpstreamResponse implements BodySource {
     for (const piece of pieces) if (piece.length > 0) this.queue.push(piece);
     if (end) this.ended = true;
     this.deliver();
-    if (this.paused || !this.handlers) this.flow.pause();
+    if (this.paused || !this.handlers) this.stopSocket();
   }
 
   fail(err: Error): void {
