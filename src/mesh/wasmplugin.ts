@@ -15,8 +15,8 @@
  *                               the EnvoyFilter inserts it
  * `spec.filter.id` has no WasmPlugin counterpart (Istio names the plugin after the object).
  *
- * The types cover the fields Istio documents, so other readers of WasmPlugin YAML (`meshwasm run -f`)
- * can share them.
+ * The types (wasmplugin-types.ts) cover the fields Istio documents; `meshwasm run -f` reads users'
+ * WasmPlugins with the same ones.
  */
 import { digestHex } from './reference.js';
 import { generatedName, moduleFilename, ownerReferenceFor, type RenderOptions } from './envoyfilter.js';
@@ -25,63 +25,20 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   SOURCE_ANNOTATION,
-  type ObjectMeta,
   type PatchContext,
   type ValidFilterDeployment,
 } from './types.js';
+import {
+  WASM_PLUGIN_API_VERSION,
+  WASM_PLUGIN_KIND,
+  type WasmPlugin,
+  type WasmPluginSpec,
+  type WasmPluginTrafficSelector,
+} from './wasmplugin-types.js';
 
-export const WASM_PLUGIN_API_VERSION = 'extensions.istio.io/v1alpha1';
-export const WASM_PLUGIN_KIND = 'WasmPlugin';
 /** Suffix of the generated WasmPlugin's name, so it never collides with a user's own. */
 export const WASM_PLUGIN_NAME_SUFFIX = '-wasmplugin';
-
-export const WASM_PLUGIN_PHASES = ['UNSPECIFIED_PHASE', 'AUTHN', 'AUTHZ', 'STATS'] as const;
-export type WasmPluginPhase = (typeof WASM_PLUGIN_PHASES)[number];
-export const FAIL_STRATEGIES = ['FAIL_CLOSE', 'FAIL_OPEN', 'FAIL_RELOAD'] as const;
-export type FailStrategy = (typeof FAIL_STRATEGIES)[number];
-export const WORKLOAD_MODES = ['UNDEFINED', 'CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const;
-export type WorkloadMode = (typeof WORKLOAD_MODES)[number];
-export const WASM_PLUGIN_PULL_POLICIES = ['UNSPECIFIED_POLICY', 'IfNotPresent', 'Always'] as const;
-export type WasmPluginPullPolicy = (typeof WASM_PLUGIN_PULL_POLICIES)[number];
-export const WASM_PLUGIN_TYPES = ['UNSPECIFIED_PLUGIN_TYPE', 'HTTP', 'NETWORK'] as const;
-export type WasmPluginType = (typeof WASM_PLUGIN_TYPES)[number];
-
-export interface WasmPluginTrafficSelector {
-  mode?: WorkloadMode;
-  ports?: { number: number }[];
-}
-
-export interface WasmPluginEnvVar {
-  name: string;
-  valueFrom?: 'INLINE' | 'HOST';
-  value?: string;
-}
-
-export interface WasmPluginSpec {
-  selector?: { matchLabels?: Record<string, string> };
-  /** `file://`, `oci://`, `http(s)://`, or a plain reference (Istio reads that as oci://) */
-  url: string;
-  /** sha256 of the module (or image), 64 lowercase hex digits, no `sha256:` prefix */
-  sha256?: string;
-  imagePullPolicy?: WasmPluginPullPolicy;
-  imagePullSecret?: string;
-  pluginConfig?: Record<string, unknown>;
-  /** the root id Envoy passes to the module */
-  pluginName?: string;
-  phase?: WasmPluginPhase;
-  priority?: number;
-  failStrategy?: FailStrategy;
-  vmConfig?: { env?: WasmPluginEnvVar[] };
-  match?: WasmPluginTrafficSelector[];
-  type?: WasmPluginType;
-}
-
-export interface WasmPlugin {
-  apiVersion: typeof WASM_PLUGIN_API_VERSION;
-  kind: typeof WASM_PLUGIN_KIND;
-  metadata: ObjectMeta & { name: string; namespace: string };
-  spec: WasmPluginSpec;
-}
+export * from './wasmplugin-types.js';
 
 export interface WasmPluginRenderOptions extends RenderOptions {
   /** the module's own sha256 (`sha256:<hex>` or hex); without it the WasmPlugin carries none */

@@ -14,6 +14,17 @@
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MeshwasmError } from '../errors.js';
+import {
+  WASM_PLUGIN_API_VERSION,
+  WASM_PLUGIN_CHAIN_ORDER,
+  WASM_PLUGIN_KIND,
+  type FailStrategy,
+  type Unchecked,
+  type WasmPluginEnvVar,
+  type WasmPluginPhase,
+  type WasmPluginSpec,
+  type WasmPluginType,
+} from '../mesh/wasmplugin-types.js';
 import type { FilterSpec } from './spec.js';
 
 const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm';
@@ -21,7 +32,10 @@ const TYPED_STRUCT_TYPES = new Set([
   'type.googleapis.com/udpa.type.v1.TypedStruct',
   'type.googleapis.com/xds.type.v3.TypedStruct',
 ]);
-const PHASES = ['AUTHN', 'AUTHZ', 'STATS', 'UNSPECIFIED_PHASE'] as const;
+const WASM_PLUGIN_GROUP = `${WASM_PLUGIN_API_VERSION.split('/')[0]!}/`;
+/** What a local HTTP sidecar can run (NETWORK plugins and FAIL_RELOAD have no meaning here). */
+const RUNNABLE_TYPES: ReadonlySet<unknown> = new Set<WasmPluginType>(['HTTP', 'UNSPECIFIED_PLUGIN_TYPE']);
+const RUNNABLE_STRATEGIES: ReadonlySet<unknown> = new Set<FailStrategy>(['FAIL_CLOSE', 'FAIL_OPEN']);
 
 /** A filter of the chain; `reference` (from a WasmPlugin url) is an OCI reference still to be pulled. */
 export interface MeshFilter extends FilterSpec {
@@ -94,7 +108,7 @@ export function chainOf(
     if (value.kind === 'EnvoyFilter') {
       for (const patch of envoyFilterPatches(value, place, options))
         (patch.first ? first : after).push(patch.filter);
-    } else if (value.kind === 'WasmPlugin') {
+    } else if (value.kind === WASM_PLUGIN_KIND) {
       const { filter, phase, priority } = wasmPlugin(value, place, options);
       plugins.push({ filter, phase, priority, order: plugins.length });
     } else {
@@ -253,17 +267,18 @@ function wasmPlugin(
   place: Place,
   options: MeshConfigOptions,
 ): { filter: MeshFilter; phase: number; priority: number } {
-  if (wp.apiVersion !== undefined && !String(wp.apiVersion).startsWith('extensions.istio.io/'))
+  if (wp.apiVersion !== undefined && !String(wp.apiVersion).startsWith(WASM_PLUGIN_GROUP))
     place.fail(
       'apiVersion',
       `is ${JSON.stringify(wp.apiVersion)}`,
-      'a WasmPlugin is extensions.istio.io/v1alpha1',
+      `a WasmPlugin is ${WASM_PLUGIN_API_VERSION}`,
     );
   if (!isObject(wp.spec)) place.fail('spec', 'is missing', 'give spec.url');
-  const spec = wp.spec;
+  // The documented field names, checked one by one below: a field renamed in the type breaks this code.
+  const spec: Unchecked<WasmPluginSpec> = wp.spec;
   const metaName =
     isObject(wp.metadata) && typeof wp.metadata.name === 'string' ? wp.metadata.name : undefined;
-  if (spec.type !== undefined && spec.type !== 'HTTP' && spec.type !== 'UNSPECIFIED_PLUGIN_TYPE')
+  if (spec.type !== undefined && !RUNNABLE_TYPES.has(spec.type))
     place.fail(
       'spec.type',
       `is ${JSON.stringify(spec.type)}: only HTTP plugins can be run`,
@@ -312,7 +327,7 @@ function wasmPlugin(
     filter.configuration = JSON.stringify(spec.pluginConfig);
   }
   const strategy = spec.failStrategy ?? 'FAIL_CLOSE';
-  if (strategy !== 'FAIL_CLOSE' && strategy !== 'FAIL_OPEN')
+  if (!RUNNABLE_STRATEGIES.has(strategy))
     place.fail(
       'spec.failStrategy',
       `is ${JSON.stringify(strategy)}`,
@@ -320,8 +335,9 @@ function wasmPlugin(
     );
   filter.failOpen = strategy === 'FAIL_OPEN';
   const phase = spec.phase ?? 'UNSPECIFIED_PHASE';
-  const phaseIndex = PHASES.indexOf(phase as (typeof PHASES)[number]);
-  if (phaseIndex < 0) place.fail('spec.phase', `is ${JSON.stringify(phase)}`, `one of ${PHASES.join(', ')}`);
+  const phaseIndex = WASM_PLUGIN_CHAIN_ORDER.indexOf(phase as WasmPluginPhase);
+  if (phaseIndex < 0)
+    place.fail('spec.phase', `is ${JSON.stringify(phase)}`, `one of ${WASM_PLUGIN_CHAIN_ORDER.join(', ')}`);
   const priority = spec.priority ?? 0;
   if (typeof priority !== 'number' || !Number.isInteger(priority))
     place.fail('spec.priority', 'must be an integer', 'higher priorities run first within a phase');
@@ -337,20 +353,23 @@ function vmEnv(
 ): Record<string, string> {
   if (!isObject(vmConfig))
     place.fail('spec.vmConfig', 'must be an object', 'vmConfig: {env: [{name, value}]}');
+  const config: Unchecked<NonNullable<WasmPluginSpec['vmConfig']>> = vmConfig;
   const env: Record<string, string> = {};
-  if (vmConfig.env === undefined) return env;
-  if (!Array.isArray(vmConfig.env))
+  if (config.env === undefined) return env;
+  if (!Array.isArray(config.env))
     place.fail('spec.vmConfig.env', 'must be a list', 'env: [{name: X, value: Y}]');
-  vmConfig.env.forEach((entry: unknown, i) => {
+  config.env.forEach((raw: unknown, i) => {
     const at = `spec.vmConfig.env[${i}]`;
-    if (!isObject(entry) || typeof entry.name !== 'string' || entry.name.length === 0)
+    const entry: Unchecked<WasmPluginEnvVar> = isObject(raw) ? raw : {};
+    const name = entry.name;
+    if (typeof name !== 'string' || name.length === 0)
       place.fail(`${at}.name`, 'is missing', 'each entry needs a name');
     const from = entry.valueFrom ?? 'INLINE';
     if (from === 'HOST') {
-      const host = hostEnv[entry.name];
-      if (host !== undefined) env[entry.name] = host;
+      const host = hostEnv[name];
+      if (host !== undefined) env[name] = host;
     } else if (from === 'INLINE') {
-      env[entry.name] = entry.value === undefined ? '' : String(entry.value);
+      env[name] = entry.value === undefined ? '' : String(entry.value);
     } else {
       place.fail(`${at}.valueFrom`, `is ${JSON.stringify(from)}`, 'INLINE (the default) or HOST');
     }
