@@ -138,29 +138,21 @@ async function discard(partial: string, fd: number | undefined): Promise<void> {
 const EARLY_FLUSH_BYTES = 8 << 20;
 
 /**
- * Bytes a drain keeps reading into memory while a write is still running, before it waits for it: a
- * write can stall behind the disk (an fdatasync, another process's I/O) for tens of milliseconds, and
- * the network should not stall with it.
- */
-const MAX_PENDING_BYTES = 8 << 20;
-
-/**
- * Reads `source` to its end and writes it in batches of at least WRITE_BATCH_BYTES, one writev at a
- * time, overlapping the reading of what comes next (up to MAX_PENDING_BYTES of it). A 1 MiB module
- * costs one or two writes, not one per network chunk; memory stays bounded whatever the size. Large
- * files are flushed as they go (see EARLY_FLUSH_BYTES); the caller's fsync still follows.
+ * Reads `source` to its end and writes it in batches of about WRITE_BATCH_BYTES, each batch one writev
+ * overlapping the reading of the next. A 1 MiB module costs one or two writes, not one per network
+ * chunk; memory stays at two batches whatever the size. Large files are flushed as they go (see
+ * EARLY_FLUSH_BYTES); the caller's fsync still follows.
  */
 async function drainInto(fd: number, source: Readable): Promise<void> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let failure: { error: unknown } | undefined;
-  let writing: Promise<void> | undefined;
+  let writing: Promise<void> = Promise.resolve();
   let unflushed = 0;
   let flushing: Promise<void> | undefined;
   const write = (buffers: Buffer[], bytes: number) =>
     writeAll(fd, buffers).then(
       () => {
-        writing = undefined;
         unflushed += bytes;
         if (unflushed >= EARLY_FLUSH_BYTES && !flushing) {
           unflushed = 0;
@@ -172,33 +164,27 @@ async function drainInto(fd: number, source: Readable): Promise<void> {
         }
       },
       (error: unknown) => {
-        writing = undefined;
         failure ??= { error };
       },
     );
-  const startWrite = () => {
-    writing = write(batch, batchBytes);
-    batch = [];
-    batchBytes = 0;
-  };
   try {
     for await (const chunk of source) {
       batch.push(chunk as Buffer);
       batchBytes += (chunk as Buffer).length;
-      if (batchBytes < WRITE_BATCH_BYTES) continue;
-      if (writing && batchBytes >= MAX_PENDING_BYTES) await writing;
-      if (failure) break;
-      if (!writing) startWrite();
+      if (batchBytes >= WRITE_BATCH_BYTES) {
+        await writing;
+        if (failure) break;
+        writing = write(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
     }
   } finally {
     // Never leave a write or a flush running behind a failed read: the caller closes the file next.
     await writing;
     await flushing;
   }
-  if (!failure && batch.length > 0) {
-    startWrite();
-    await writing;
-  }
+  if (!failure && batch.length > 0) await write(batch, batchBytes);
   await flushing;
   if (failure) throw failure.error;
 }
