@@ -51,6 +51,8 @@ export interface AgentDeps {
   log: Logger;
   /** told of the bytes received, to free network buffers as they stream in (memory.ts) */
   reclaimer?: { received(bytes: number): void };
+  /** told after every pull (a full collection follows a sync: ../memory.ts) */
+  idle?: { worked(): void };
   settings?: Partial<AgentSettings>;
   now?: () => number;
   random?: () => number;
@@ -314,6 +316,7 @@ export class Agent {
     };
     entry.done = this.runPull(action, abort.signal, onReceived).finally(() => {
       onReceived();
+      this.d.idle?.worked();
       this.running.delete(action.reference);
       this.publish();
       this.kick();

@@ -7,14 +7,9 @@
  * received the agent asks V8 for a young-generation collection (a scavenge: ~0.2 ms here), which frees
  * the dead buffers while the malloc heap can still reuse their space.
  *
- * `gc` is not exposed by default; the flag is set for the moment it takes to obtain the function from a
- * fresh context, then cleared. Where that fails, nothing is done (memory is then only higher).
+ * `gc` comes from ../memory.ts; where it cannot be obtained nothing is done (memory is then only higher).
  */
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
-
-type Collect = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
-
+import { obtainGc, type Collect } from '../memory.js';
 /** Bytes received between two scavenges: a fraction of a module, more than the data of one read. */
 const STEP_BYTES = 2 * 1024 * 1024;
 
@@ -33,17 +28,5 @@ export class BufferReclaimer {
     if (this.since < STEP_BYTES) return;
     this.since = 0;
     this.collect({ type: 'minor' });
-  }
-}
-
-function obtainGc(): Collect | undefined {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as Collect) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
   }
 }

@@ -14,6 +14,7 @@ import {
 } from '../mesh/types.js';
 import { Agent, type AgentSettings } from './agent.js';
 import { startFileSource, type Source } from './file-source.js';
+import { IdleCollector } from '../memory.js';
 import { BufferReclaimer } from './memory.js';
 import { AgentMetrics } from './metrics.js';
 import { Puller, type PullerOptions } from './puller.js';
@@ -108,6 +109,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     options,
     mode === 'files' ? { registryConfig: options.registryConfig } : { anonymous: true },
   );
+  const idle = new IdleCollector();
   const agent = new Agent({
     store,
     puller,
@@ -115,6 +117,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     metrics,
     log,
     reclaimer: new BufferReclaimer(),
+    idle,
     settings: settingsOf(options),
   });
   for (const r of report.removed)
@@ -189,6 +192,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           .stop()
           .catch((err: unknown) => log.warn({ err: describeError(err) }, 'stopping the source'));
         await agent.stop();
+        idle.stop();
         await puller.close();
         await reporter.close();
         await server.close();

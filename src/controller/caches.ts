@@ -16,6 +16,7 @@ import {
 import { Informer, Resources, type KubeClient, type KubeObject } from '../kube/index.js';
 import type { Logger } from '../log.js';
 import type { AgentPod } from './agents.js';
+import { agentPodFields, metadataOnly, withoutManagedFields, workloadFields } from './trim.js';
 import { filterKey, IMAGES_KEY, workloadKey, type QueueKey } from './keys.js';
 import {
   workloadResources,
@@ -89,11 +90,14 @@ export function createCaches(
       Resources.filterDeployments,
       { add: onFilter, update: onFilter, delete: onFilter },
       log,
+      { transform: withoutManagedFields },
     ),
     workloads: Object.fromEntries(
       WORKLOAD_KINDS.map((kind) => [
         kind,
-        new Informer<Workload>(client, workloadResources[kind], onWorkload(kind), log),
+        new Informer<Workload>(client, workloadResources[kind], onWorkload(kind), log, {
+          transform: workloadFields,
+        }),
       ]),
     ) as Record<WorkloadKind, Informer<Workload>>,
     envoyFilters: new Informer<KubeObject>(
@@ -101,21 +105,21 @@ export function createCaches(
       Resources.envoyFilters,
       { update: onMeshConfig, delete: onMeshConfig },
       log,
-      { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+      { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, transform: metadataOnly },
     ),
     wasmPlugins: new Informer<KubeObject>(
       client,
       Resources.wasmPlugins,
       { update: onMeshConfig, delete: onMeshConfig },
       log,
-      { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+      { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, transform: metadataOnly },
     ),
     agents: new Informer<AgentPod>(
       client,
       Resources.pods,
       { add: enqueueAllFilters, update: enqueueAllFilters, delete: enqueueAllFilters },
       log,
-      { namespace, labelSelector: `${NAME_LABEL}=${AGENT_NAME}` },
+      { namespace, labelSelector: `${NAME_LABEL}=${AGENT_NAME}`, transform: agentPodFields },
     ),
     // Only additions and removals matter (a new node is labelled once its agent reports); node status
     // heartbeats would otherwise re-reconcile every CR every few seconds. Label drift is fixed on resync.
@@ -126,6 +130,7 @@ export function createCaches(
             Resources.nodes,
             { add: enqueueAllFilters, delete: enqueueAllFilters },
             log,
+            { transform: metadataOnly },
           ),
         }
       : {}),

@@ -28,6 +28,7 @@ import { startHealthServer } from './server.js';
 import type { VerificationPolicy } from '../sign/policy.js';
 import type { ModuleResolver, Resolver, SignatureVerifier } from './types.js';
 import { runWorker } from './worker.js';
+import { IdleCollector } from '../memory.js';
 
 /** Every duration is in milliseconds. */
 export interface ControllerOptions {
@@ -227,12 +228,16 @@ export async function startController(options: ControllerOptions = {}): Promise<
   );
   await Promise.all(caches.required.map((i) => i.start()));
   synced = true;
+  // The first lists were a burst too (a standby replica never reconciles).
+  const idle = new IdleCollector();
+  idle.worked();
   const workerDeps = {
     queue,
     reconcile: (key: QueueKey) => reconciler.reconcile(key),
     isLeader: () => elector.isLeader(),
     metrics,
     log,
+    idle,
   };
   const workers = Array.from({ length: options.workers ?? 4 }, () => runWorker(workerDeps));
   elector.start();
@@ -252,6 +257,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     async stop() {
       stopping = true;
       clearInterval(resync);
+      idle.stop();
       await elector.stop();
       queue.shutDown();
       await Promise.all(workers);

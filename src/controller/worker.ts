@@ -15,6 +15,8 @@ export interface WorkerDeps {
   isLeader: () => boolean;
   metrics: ControllerMetrics;
   log: Logger;
+  /** told after every reconcile (a full collection follows a burst of them: ../memory.ts) */
+  idle?: { worked(): void };
 }
 
 const metricKind = { filter: 'fd', workload: 'wl', images: 'images' } as const;
@@ -48,6 +50,7 @@ export async function runWorker(deps: WorkerDeps): Promise<void> {
     } finally {
       end();
       queue.done(key);
+      deps.idle?.worked();
     }
   }
 }

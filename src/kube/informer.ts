@@ -49,7 +49,11 @@ export class Informer<T extends KubeObject> {
     readonly resource: ResourceRef,
     private readonly handlers: InformerHandlers<T>,
     private readonly log: Logger,
-    private readonly opts: ListOptions & { namespace?: string } = {},
+    private readonly opts: ListOptions & {
+      namespace?: string;
+      /** what the cache (and the handlers) keep of each object: drop fields nobody reads */
+      transform?: (obj: T) => T;
+    } = {},
   ) {
     this.path = resourcePath(resource, opts.namespace);
   }
@@ -124,7 +128,9 @@ export class Informer<T extends KubeObject> {
   private async relist(): Promise<void> {
     const list = await this.client.list<T>(this.resource, this.opts.namespace, this.opts);
     const seen = new Set<string>();
-    for (const obj of list.items) {
+    const transform = this.opts.transform;
+    for (const item of list.items) {
+      const obj = transform ? transform(item) : item;
       const key = keyOf(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -212,7 +218,7 @@ export class Informer<T extends KubeObject> {
     if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
     if (event.type === 'BOOKMARK') return;
     const key = keyOf(obj);
-    const typed = obj as T;
+    const typed = this.opts.transform ? this.opts.transform(obj as T) : (obj as T);
     if (event.type === 'DELETED') {
       this.cache.delete(key);
       this.handlers.delete?.(typed);
