@@ -50,7 +50,6 @@ const modules = [
   'node:https',
   'commander',
   'pino',
-  'prom-client',
   'yaml',
   'tar-stream',
   'cli-progress',
