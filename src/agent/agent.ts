@@ -9,14 +9,8 @@ import { describeError, isMeshwasmError, MeshwasmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAnyReference } from '../oci/index.js';
 import type { AgentMetrics } from './metrics.js';
-import {
-  byCodeUnits,
-  planSync,
-  retryDelay,
-  type PullAction,
-  type RetryState,
-  type WantedReference,
-} from './plan.js';
+import { byCodeUnits } from '../order.js';
+import { planSync, retryDelay, type PullAction, type RetryState, type WantedReference } from './plan.js';
 import type { Credentials, Puller } from './puller.js';
 import type { Reporter } from './reporter.js';
 

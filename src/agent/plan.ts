@@ -4,6 +4,7 @@
  * The agent's loop executes the plan; everything that can go wrong with timing is decided here, so it is
  * tested without a clock, a disk or a registry.
  */
+import { byCodeUnits } from '../order.js';
 
 export interface WantedReference {
   reference: string;
@@ -112,12 +113,4 @@ export function planSync(input: PlanInput): Plan {
 export function retryDelay(attempts: number, baseMs: number, maxMs: number, random: number): number {
   const step = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
   return Math.round(step * (0.5 + random / 2));
-}
-
-/**
- * Code-unit order: stable and locale-free. localeCompare would load ICU's collation data on the first
- * call, ~4 MB of the agent's resident memory, to order references that are ASCII anyway.
- */
-export function byCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshwasmError } from '../errors.js';
+import { byCodeUnits } from '../order.js';
 import { ioError, isNodeError, partialPathFor, writeSmallFileAtomic } from '../oci/files.js';
 import { sha256File } from './files.js';
 import {
@@ -96,8 +97,7 @@ export class ModuleStore {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
-    // Plain comparison: digests are ASCII, and localeCompare would load ICU's collation data (~4 MB).
-    report.verified.sort((a, b) => (a.manifestDigest < b.manifestDigest ? -1 : 1));
+    report.verified.sort((a, b) => byCodeUnits(a.manifestDigest, b.manifestDigest));
     return report;
   }
 
