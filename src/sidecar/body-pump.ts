@@ -13,7 +13,7 @@ import { CONTINUE, type BodyResult, type Outcome, type StreamChain } from './str
 
 const EMPTY = new Uint8Array(0);
 
-/** Where a body goes: the upstream request (upstream/request.ts) or the client's ServerResponse. */
+/** Where a body goes: the upstream request (src/http1/request.ts) or the client's ServerResponse. */
 export interface Sink {
   write(chunk: Uint8Array): boolean;
   end(chunk?: Uint8Array): unknown;

@@ -4,22 +4,9 @@
  * `end` and `error`; `pause`/`resume` are the backpressure.
  */
 import type { IncomingMessage } from 'node:http';
+import type { BodyHandlers, BodySource } from '../http1/body.js';
 
-export interface BodyHandlers {
-  data(chunk: Uint8Array): void;
-  end(): void;
-  error(err: Error): void;
-}
-
-export interface BodySource {
-  read(handlers: BodyHandlers): void;
-  pause(): void;
-  resume(): void;
-  /** Stops delivery; what is left goes nowhere. */
-  discard(): void;
-  /** Trailer fields, once the body has ended. */
-  readonly rawTrailers: string[];
-}
+export type { BodyHandlers, BodySource };
 
 export function incomingSource(msg: IncomingMessage): BodySource {
   let handlers: BodyHandlers | undefined;

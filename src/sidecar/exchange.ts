@@ -14,9 +14,9 @@ import { describeError } from '../errors.js';
 import type { HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
 import { flushHeadersSoon, pipeBody, pumpBody } from './body-pump.js';
 import { incomingSource } from './body-source.js';
-import type { UpstreamPool } from './upstream/pool.js';
-import type { UpstreamRequest } from './upstream/request.js';
-import type { UpstreamResponse } from './upstream/response.js';
+import type { Http1Pool } from '../http1/pool.js';
+import type { Http1Request } from '../http1/request.js';
+import type { Http1Response } from '../http1/response.js';
 import { FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs } from './headers.js';
 
@@ -35,11 +35,11 @@ function localPairs(response: LocalResponse): HeaderPairs {
 
 export interface ExchangeContext extends ChainSettings {
   upstream: URL;
-  pool: UpstreamPool;
+  pool: Http1Pool;
 }
 
 export class Exchange {
-  private upstreamReq: UpstreamRequest | undefined;
+  private upstreamReq: Http1Request | undefined;
   private readonly started = process.hrtime.bigint();
   private readonly requestId = randomUUID();
   private done = false;
@@ -91,7 +91,7 @@ export class Exchange {
     const hold = readBody && headers['content-length'] !== undefined;
     const ureq = this.ctx.pool.request({ path, method: pseudo(pairs, ':method') ?? 'GET', headers });
     this.upstreamReq = ureq;
-    ureq.on('response', (ures: UpstreamResponse) => {
+    ureq.on('response', (ures: Http1Response) => {
       ures.onFail = (err) => this.onUpstreamBodyError(err);
       this.onResponse(ures).catch((err) => this.abortWith(err));
     });
@@ -133,7 +133,7 @@ export class Exchange {
     return this.chain.open(info); // a promise only when a VM had to be started
   }
 
-  private async onResponse(ures: UpstreamResponse): Promise<void> {
+  private async onResponse(ures: Http1Response): Promise<void> {
     if (this.done) {
       ures.discard();
       return;

@@ -1,8 +1,8 @@
 /**
- * The head of an HTTP/1.1 response as the upstream sent it (status line and header fields), and the
+ * The head of an HTTP/1.1 response as the server sent it (status line and header fields), and the
  * framing of the body that follows, by RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304;
  * chunked when transfer-encoding ends in chunked; a content-length; otherwise up to the close. Anything
- * that could make the proxy and the upstream disagree about where the message ends is refused.
+ * that could make the client and the server disagree about where the message ends is refused.
  */
 
 /** Largest response head accepted (Envoy's default header limit is 60 KiB). */
@@ -28,7 +28,7 @@ export interface ResponseHead {
   keepAlive: boolean;
 }
 
-/** The upstream's response cannot be read; the message says what was wrong with it. */
+/** The server's response cannot be read; the message says what was wrong with it. */
 export class MalformedResponse extends Error {
   override readonly name = 'MalformedResponse';
 }

@@ -1,10 +1,10 @@
 /**
- * The upstream client's HTTP/1.1 parsing on its own: response heads and their body framing, and the
+ * The HTTP/1.1 client's parsing on its own: response heads and their body framing, and the
  * chunked decoder fed every way a socket can split its input.
  */
 import { describe, expect, it } from 'vitest';
-import { ChunkedDecoder } from '../../../src/sidecar/upstream/chunked.js';
-import { MalformedResponse, parseResponseHead } from '../../../src/sidecar/upstream/head.js';
+import { ChunkedDecoder } from '../../src/http1/chunked.js';
+import { MalformedResponse, parseResponseHead } from '../../src/http1/head.js';
 
 const head = (lines: string[], method = 'GET') => parseResponseHead(`${lines.join('\r\n')}\r\n\r\n`, method);
 

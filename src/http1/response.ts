@@ -1,10 +1,10 @@
 /**
- * The upstream's response as the exchange reads it: the head at once, then the body as the pieces each
+ * A server's response as the caller reads it (the sidecar's exchange, the registry transport): the head at once, then the body as the pieces each
  * socket read decoded, with the end reported in the same turn as the last piece when it came in the
  * same read. Pieces wait (and the socket stops reading) until the exchange starts reading or while it
  * has paused, so nothing is lost while a filter holds the headers.
  */
-import type { BodyHandlers, BodySource } from '../body-source.js';
+import type { BodyHandlers, BodySource } from './body.js';
 import type { ResponseHead } from './head.js';
 
 export interface FlowControl {
@@ -12,12 +12,12 @@ export interface FlowControl {
   resume(): void;
 }
 
-export class UpstreamResponse implements BodySource {
+export class Http1Response implements BodySource {
   readonly statusCode: number;
   readonly rawHeaders: string[];
   readonly headers: Record<string, string>;
   rawTrailers: string[] = [];
-  /** Told when the body fails after the head (the upstream went away mid-body): for the log. */
+  /** Told when the body fails after the head (the server went away mid-body): for the log. */
   onFail: ((err: Error) => void) | undefined;
   private handlers: BodyHandlers | undefined;
   private readonly queue: Uint8Array[] = [];

@@ -1,6 +1,7 @@
 /**
- * One request to the upstream on a pooled connection, and the reading of its response. The request is
- * written as the exchange gives it: the head when asked (flushHeaders) or with the first body bytes,
+ * One request to a server on a pooled connection, and the reading of its response: the sidecar's requests
+ * to its upstream and the registry client's (src/oci/remote/transport.ts). The request is written as the
+ * caller gives it: the head when asked (flushHeaders) or with the first body bytes,
  * the body framed by the content-length its headers carry (checked: a body that does not match it is
  * an error, never sent on to desynchronise the connection) or chunked. The response head is parsed
  * (head.ts), 1xx interim responses are skipped, and the body is decoded per read and handed to
@@ -14,19 +15,23 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { ChunkedDecoder } from './chunked.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { headEnd, MalformedResponse, MAX_HEAD_BYTES, parseResponseHead, type Framing } from './head.js';
-import { UpstreamResponse } from './response.js';
+import { Http1Response } from './response.js';
 
-export interface UpstreamRequestOptions {
+export interface Http1RequestOptions {
   method: string;
   path: string;
-  /** Lower-case names (as headerRecord makes them). */
+  /** Lower-case names (as headerRecord makes them); `host` is the caller's to set. */
   headers: Record<string, string | string[]>;
+  /** the request fails (ETIMEDOUT) when its connection makes no progress for this long (default: never) */
+  idleTimeoutMs?: number;
 }
 
-/** The connections a request may take and give back (UpstreamPool). */
+/** The connections a request may take and give back (Http1Pool). */
 export interface ConnectionSource {
   acquire(fresh: boolean): Connection;
   release(connection: Connection): void;
+  /** who the server is, for messages ("the upstream", "the registry") */
+  readonly peer: string;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -36,11 +41,18 @@ const BAD_PATH = /[^\u0021-\u00ff]/;
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 const EMPTY: Uint8Array[] = [];
 
+/** Keeps the socket's error (and its code: ECONNREFUSED, a certificate error) under a clearer message. */
+function withCause(err: Error, cause: Error | undefined): Error {
+  if (!cause) return err;
+  const code = (cause as { code?: unknown }).code;
+  return Object.assign(err, { cause }, typeof code === 'string' ? { code } : {});
+}
+
 function invalid(code: string, message: string): Error {
   return Object.assign(new TypeError(message), { code });
 }
 
-export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
+export class Http1Request extends EventEmitter implements ConnectionOwner {
   private connection: Connection;
   private readonly headers: Record<string, string | string[]>;
   private headSent = false;
@@ -59,13 +71,13 @@ export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
   private framing: Framing = { kind: 'none' };
   private left = 0;
   private decoder: ChunkedDecoder | undefined;
-  private response: UpstreamResponse | undefined;
+  private response: Http1Response | undefined;
   private reusable = false;
   private readonly onDrain = (): void => void this.emit('drain');
 
   constructor(
     private readonly pool: ConnectionSource,
-    private readonly options: UpstreamRequestOptions,
+    private readonly options: Http1RequestOptions,
   ) {
     super();
     if (!TOKEN.test(options.method))
@@ -170,7 +182,7 @@ export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
       bytes = bytes.subarray(end);
       if (head.statusCode === 101)
         return this.malformed(
-          new MalformedResponse('the upstream switched protocols (101); upgrades are not proxied'),
+          new MalformedResponse(`${this.pool.peer} switched protocols (101); upgrades are not proxied`),
         );
       if (head.statusCode < 200) {
         if (bytes.length === 0) return; // an interim response (100 Continue, 103): the real one follows
@@ -182,7 +194,7 @@ export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
       if (head.framing.kind === 'chunked') this.decoder = new ChunkedDecoder();
       const connection = this.connection;
       // Only while the connection is this request's: once it is back in the pool it is another's.
-      this.response = new UpstreamResponse(head, {
+      this.response = new Http1Response(head, {
         pause: () => void (connection.owner === this && connection.socket.pause()),
         resume: () => void (connection.owner === this && connection.socket.resume()),
       });
@@ -207,20 +219,23 @@ export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
     if (this.isDestroyed || this.state === 'done') return;
     this.detach();
     if (this.state === 'head') {
-      // A connection the upstream closed while it sat in the pool: try once more on a new one, if no
+      // A connection the server closed while it sat in the pool: try once more on a new one, if no
       // byte of the body went out (it cannot be sent again) and nothing of a response came back.
       if (this.connection.uses > 1 && !this.bodyStarted && !this.headBytes) return this.retry();
       this.isDestroyed = true;
-      const why = err ? err.message : 'the upstream closed the connection before it sent a response';
-      this.emit('error', new Error(why));
+      const why = err ? err.message : `${this.pool.peer} closed the connection before it sent a response`;
+      this.emit('error', withCause(new Error(why), err));
       return;
     }
     const expected =
       this.framing.kind === 'length' ? `${this.left} more bytes of the body` : 'the rest of the chunked body';
     this.isDestroyed = true;
     this.response!.fail(
-      new Error(
-        `the upstream ${err ? `connection failed (${err.message})` : 'closed the connection'} before ${expected}`,
+      withCause(
+        new Error(
+          `${this.pool.peer} ${err ? `connection failed (${err.message})` : 'closed the connection'} before ${expected}`,
+        ),
+        err,
       ),
     );
   }
@@ -306,9 +321,16 @@ export class UpstreamRequest extends EventEmitter implements ConnectionOwner {
     socket.uncork();
   }
 
+  onTimeout(): void {
+    const ms = this.options.idleTimeoutMs;
+    const timeout = Object.assign(new Error(`no progress for ${ms} ms`), { code: 'ETIMEDOUT' });
+    this.connection.socket.destroy(timeout); // reported through onClose, with the error
+  }
+
   private attach(connection: Connection): Connection {
     connection.owner = this;
     connection.socket.on('drain', this.onDrain);
+    if (this.options.idleTimeoutMs) connection.socket.setTimeout(this.options.idleTimeoutMs);
     return connection;
   }
 

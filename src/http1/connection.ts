@@ -1,0 +1,113 @@
+/**
+ * One connection to a server, plain TCP or TLS. A TCP connection is read into buffers of our own (net's
+ * `onread`) rather than Node's fixed 64 KiB ones: a fast server fills a 1 MiB buffer per read, so a large
+ * body costs a few dozen reads and body callbacks instead of hundreds (this, not the parsing, is what
+ * node:http's client costs on a large download). TLS sockets decrypt into buffers of their own, so they
+ * are read through 'data'. What was read goes to the connection's current owner (the request it
+ * carries), or closes the connection if it arrives while it is idle.
+ */
+import { connect, isIP, type LookupFunction, type NetConnectOpts, type Socket } from 'node:net';
+import type { ConnectionOptions, connect as tlsConnect } from 'node:tls';
+
+const SMALL_READ = 64 * 1024;
+const LARGE_READ = 1024 * 1024;
+
+/** Where connections go. */
+export interface Endpoint {
+  /** a name or an address (an IPv6 address without brackets) */
+  host: string;
+  port: number;
+  /** TLS with node:tls's connect (loaded by the caller, so plain-HTTP users never load it) */
+  tls?: { connect: typeof tlsConnect; options: ConnectionOptions };
+  /** resolves `host` instead of dns.lookup (e.g. to refuse some addresses) */
+  lookup?: LookupFunction;
+}
+
+/** What the connection reports to the request it carries. */
+export interface ConnectionOwner {
+  onData(chunk: Buffer): void;
+  /** The server ended its side (EOF). */
+  onEnd(): void;
+  /** The socket closed under the request (`err`: why, if it failed). */
+  onClose(err: Error | undefined): void;
+  /** The socket made no progress for the owner's idle timeout. */
+  onTimeout(): void;
+}
+
+export class Connection {
+  readonly socket: Socket;
+  owner: ConnectionOwner | undefined;
+  /** Requests this connection has carried (a reused one may have been closed by the server meanwhile). */
+  uses = 0;
+  /** Where the next read goes; handed out or reused after each read (see onRead). */
+  private buffer: Buffer = Buffer.allocUnsafe(SMALL_READ);
+
+  constructor(endpoint: Endpoint, socketBufferBytes: number, onGone: (c: Connection) => void) {
+    const { host, port, lookup } = endpoint;
+    if (endpoint.tls) {
+      this.socket = endpoint.tls.connect({
+        ...endpoint.tls.options,
+        host,
+        port,
+        // SNI carries names only (RFC 6066); the certificate is still checked against an address.
+        ...(isIP(host) ? {} : { servername: host }),
+        ...(lookup ? { lookup } : {}),
+        highWaterMark: socketBufferBytes,
+      } as ConnectionOptions);
+      this.socket.setNoDelay(true);
+      this.socket.on('data', (chunk: Buffer) => this.deliver(chunk));
+    } else {
+      // (net.Socket hands highWaterMark to its Duplex; @types/node does not list it for connect.)
+      this.socket = connect({
+        host,
+        port,
+        noDelay: true,
+        highWaterMark: socketBufferBytes,
+        ...(lookup ? { lookup } : {}),
+        onread: { buffer: () => this.buffer, callback: (n: number) => this.onRead(n) },
+      } as NetConnectOpts);
+    }
+    this.socket.on('end', () => {
+      if (this.owner) this.owner.onEnd();
+      else this.socket.destroy();
+    });
+    this.socket.on('timeout', () => {
+      if (this.owner) this.owner.onTimeout();
+      else this.socket.destroy(); // idle in its pool for too long
+    });
+    let failure: Error | undefined;
+    this.socket.on('error', (err) => (failure = err)); // reported with 'close', to the owner
+    this.socket.on('close', () => {
+      onGone(this);
+      const owner = this.owner;
+      this.owner = undefined;
+      owner?.onClose(failure);
+    });
+  }
+
+  /**
+   * The bytes are handed to the owner as a view of the read buffer when they fill a good part of it
+   * (a fresh buffer takes its place), or copied out when they are few, so a small read never pins a
+   * large buffer while it waits in a write queue (at most 4x the bytes are held). Reads that fill more
+   * than the small buffer switch to large buffers; small ones switch back.
+   */
+  private onRead(n: number): boolean {
+    const read = this.buffer;
+    let chunk: Buffer;
+    let reusable: Buffer | undefined;
+    if (n * 4 < read.length) {
+      chunk = Buffer.allocUnsafe(n);
+      read.copy(chunk, 0, 0, n);
+      reusable = read;
+    } else chunk = read.subarray(0, n);
+    const size = n >= SMALL_READ ? LARGE_READ : SMALL_READ;
+    this.buffer = reusable?.length === size ? reusable : Buffer.allocUnsafe(size);
+    this.deliver(chunk);
+    return true;
+  }
+
+  private deliver(chunk: Buffer): void {
+    if (this.owner) this.owner.onData(chunk);
+    else this.socket.destroy(); // nothing may arrive between two responses
+  }
+}
