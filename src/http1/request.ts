@@ -11,7 +11,6 @@
  * Events: 'response' (UpstreamResponse), 'error' (Error: nothing of a response arrived), 'drain'.
  */
 import { EventEmitter } from 'node:events';
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { ChunkedDecoder } from './chunked.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { headEnd, MalformedResponse, MAX_HEAD_BYTES, parseResponseHead, type Framing } from './head.js';
@@ -35,6 +34,8 @@ export interface ConnectionSource {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// What Node's validateHeaderValue refuses (checked here: importing node:http for it loads its whole stack).
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // What Node's own client refuses in a path (spaces, control characters, anything above latin1).
 const BAD_PATH = /[^\u0021-\u00ff]/;
 // Methods whose requests Node's client (and so the sidecar before) sent with content-length: 0 when empty.
@@ -85,8 +86,14 @@ export class Http1Request extends EventEmitter implements ConnectionOwner {
     if (BAD_PATH.test(options.path))
       throw invalid('ERR_UNESCAPED_CHARACTERS', 'Request path contains unescaped characters');
     for (const [name, value] of Object.entries(options.headers)) {
-      validateHeaderName(name);
-      for (const v of Array.isArray(value) ? value : [value]) validateHeaderValue(name, v);
+      if (!TOKEN.test(name))
+        throw invalid('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (typeof v !== 'string')
+          throw invalid('ERR_HTTP_INVALID_HEADER_VALUE', `Invalid value "${v}" for header "${name}"`);
+        if (BAD_VALUE.test(v))
+          throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+      }
     }
     this.headers = { ...options.headers };
     this.connection = this.attach(pool.acquire(false));

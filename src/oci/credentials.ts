@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -229,8 +228,10 @@ async function helperGet(helper: string, serverUrl: string): Promise<Credential 
 }
 
 /** Runs `docker-credential-<helper> <action>` with `input` on stdin (the credential-helper protocol). */
-function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): Promise<string> {
-  return new Promise((resolve, reject) => {
+async function runHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): Promise<string> {
+  // Loaded here: most runs use no helper, and node:child_process costs every run a few ms to load.
+  const { spawn } = await import('node:child_process');
+  return await new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${helper}`, [action], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { MeshwasmError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
 import { sha256Digest, VerifyingStream } from './digest.js';
@@ -480,12 +479,14 @@ async function stageCompatLayer(
   const dir = await mkdtemp(join(tmpdir(), 'meshwasm-compat-'));
   const path = join(dir, 'layer.tar.gz');
   const size = (await stat(modulePath)).size;
+  // tar-stream and zlib are loaded only here and for pulls of tar layers: most runs never need them.
   const { pack } = await import('tar-stream');
   const tar = pack();
   const entry = tar.entry({ name: PLUGIN_ENTRY, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 });
   const writing = pipeline(createReadStream(modulePath), entry).then(() => tar.finalize());
   const tarHash = new VerifyingStream({ what: 'compat layer (tar)' });
   const gzHash = new VerifyingStream({ what: 'compat layer (gzip)' });
+  const { createGzip } = await import('node:zlib');
   await Promise.all([writing, pipeline(tar, tarHash, createGzip(), gzHash, createWriteStream(path))]);
   return { dir, path, digest: gzHash.digest as string, size: gzHash.bytes, diffId: tarHash.digest as string };
 }

@@ -5,7 +5,7 @@ import { readAll } from '../streams.js';
 import { SingleFlight } from '../../single-flight.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import { checkRealm, checkRedirect, realmAddressGuard } from './policy.js';
-import type { HttpRequest, HttpResponse, Transport } from './transport.js';
+import type { AddressGuard, HttpRequest, HttpResponse, Transport } from './transport.js';
 
 export const MAX_AUTH_RESPONSE_BYTES = 128 * 1024;
 const MAX_REDIRECTS = 5;
@@ -34,6 +34,8 @@ export class RegistryClient {
   private readonly credentials: CredentialSource;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly tokenFetches = new SingleFlight<string, string>();
+  /** One guard for every token request, so they share the transport's pooled connections. */
+  private realmGuardFn: AddressGuard | undefined;
   private scheme: 'none' | 'basic' | 'bearer' = 'none';
   private bearerChallenge: Challenge | undefined;
   private credential: Promise<Credential | undefined> | undefined;
@@ -156,6 +158,10 @@ export class RegistryClient {
     return undefined;
   }
 
+  private realmGuard(): AddressGuard {
+    return (this.realmGuardFn ??= realmAddressGuard(new URL(this.baseUrl)));
+  }
+
   /** One token fetch per realm, service and scope at a time; the others wait for it. */
   private fetchToken(challenge: Challenge, scopes: string[], cacheAs: string[] = scopes): Promise<string> {
     const key = [challenge.params.realm, challenge.params.service, scopeKey(scopes), scopeKey(cacheAs)].join(
@@ -170,7 +176,7 @@ export class RegistryClient {
     if (!realm) throw new MeshwasmError('REGISTRY', `${this.registry}: Bearer challenge without a realm`);
     const base = new URL(this.baseUrl);
     const url = checkRealm(realm, this.registry, base);
-    const refuseAddress = realmAddressGuard(base);
+    const refuseAddress = this.realmGuard();
     const credential = await this.getCredential();
     const service = challenge.params.service;
     let res: HttpResponse;

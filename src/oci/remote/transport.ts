@@ -1,18 +1,23 @@
 /**
  * The HTTP layer under the registry client: TLS settings, keep-alive connection pools, bounded retries
- * with backoff. It runs on node:http and node:https rather than undici: a CLI run or an agent start pays
- * for every module it loads, undici alone took ~95 ms and ~15 MB to load here, and what the registry
- * client needs (one request at a time per socket, streamed bodies, pooled keep-alive sockets) is what
- * Node's own agents do. node:https (and with it node:tls, ~10 ms) is loaded by the first https request,
- * so a plain-HTTP registry never pays for it. bench/cli.ts prints the load cost of each dependency.
+ * with backoff. It runs on our own HTTP/1.1 client (src/http1, the sidecar's too) rather than node:http
+ * or undici: a CLI run or an agent start pays for every module it loads (undici alone took ~95 ms and
+ * ~15 MB to load here), and node:http reads a download in 64 KiB pieces, each through its parser and a
+ * stream, where src/http1 reads up to 1 MiB at a time: a 32 MiB pull went from ~130 ms to ~80 ms of
+ * receiving. What the registry client needs is small: one request at a time per connection, streamed
+ * bodies, pooled keep-alive connections. node:tls is loaded by the first https request, so a plain-HTTP
+ * registry never pays for it.
  */
-import http from 'node:http';
-import type https from 'node:https';
-import dns from 'node:dns';
+import type dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
+import type tls from 'node:tls';
 import { MeshwasmError } from '../../errors.js';
+import type { Endpoint } from '../../http1/connection.js';
+import { Http1Pool } from '../../http1/pool.js';
+import type { Http1Request } from '../../http1/request.js';
+import type { Http1Response } from '../../http1/response.js';
 
 /** How to reach registries: TLS verification is on unless --insecure; plain HTTP only with --plain-http. */
 export interface TransportOptions {
@@ -32,14 +37,20 @@ export interface TransportOptions {
   idleTimeoutMs?: number;
 }
 
+/** Refuses an address a name resolved to, with the reason (undefined: allowed). */
+export type AddressGuard = (address: string) => string | undefined;
+
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   /** bytes, or a factory for a fresh stream per attempt (a bare stream would make retries impossible) */
   body?: Uint8Array | string | (() => Readable | Promise<Readable>);
-  /** refuses to connect to an address this returns a reason for (checked on every name resolution) */
-  refuseAddress?: (address: string) => string | undefined;
+  /**
+   * Refuses to connect to an address this returns a reason for (checked on every name resolution).
+   * Connections are pooled per guard, so pass the same function for requests that share one.
+   */
+  refuseAddress?: AddressGuard;
 }
 
 export interface HttpResponse {
@@ -52,17 +63,26 @@ export interface HttpResponse {
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
 
-/** Sockets idle in the pool this long are closed (registries close theirs after 30-120 s). */
+/** Connections idle in a pool this long are closed (registries close theirs after 30-120 s). */
 const KEEP_ALIVE_IDLE_MS = 10_000;
-const MAX_SOCKETS_PER_HOST = 32;
+const MAX_IDLE_PER_HOST = 32;
+/**
+ * Socket buffers and response stream buffers of 1 MiB, the size of the client's large reads: a 1 MiB
+ * read then passes on without pausing the socket, and an upload's writes rarely wait for a drain.
+ */
+const BUFFER_BYTES = 1 << 20;
 
 export class Transport {
   readonly options: TransportOptions;
-  /** One keep-alive pool per scheme: a token realm or a redirect may use the other one. */
-  private readonly agents: { 'http:'?: http.Agent; 'https:'?: https.Agent } = {};
+  /** One keep-alive pool per origin (a token realm or a redirect may be another), and per address guard. */
+  private readonly pools = new Map<string, Http1Pool>();
+  private readonly guardedPools = new WeakMap<AddressGuard, Map<string, Http1Pool>>();
+  private readonly allPools = new Set<Http1Pool>();
   private readonly extraCa: string | undefined;
-  /** node:https and the default CAs, loaded by the first https request */
-  private tls: { https: typeof https; rootCertificates: readonly string[] } | undefined;
+  /** node:tls and its options, loaded by the first https request */
+  private tls: { connect: typeof tls.connect; options: tls.ConnectionOptions } | undefined;
+  /** node:dns, loaded by the first request with an address guard (token requests) */
+  private dns: typeof dns | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.options = options;
@@ -79,32 +99,48 @@ export class Transport {
     }
   }
 
-  private agentFor(protocol: string): http.Agent {
-    const pool = {
-      keepAlive: true,
-      maxSockets: MAX_SOCKETS_PER_HOST,
-      // The agent applies this to pooled sockets only; a request in flight has its own idle timeout.
-      timeout: KEEP_ALIVE_IDLE_MS,
-      scheduling: 'lifo' as const,
+  private poolFor(url: URL, guard: AddressGuard | undefined): Http1Pool {
+    const origin = `${url.protocol}//${url.host}`;
+    let pools = this.pools;
+    if (guard) {
+      pools = this.guardedPools.get(guard) ?? new Map<string, Http1Pool>();
+      this.guardedPools.set(guard, pools);
+    }
+    let pool = pools.get(origin);
+    if (pool) return pool;
+    const https = url.protocol === 'https:';
+    const endpoint: Endpoint = {
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (https ? 443 : 80)),
+      ...(https ? { tls: this.loadedTls() } : {}),
+      ...(guard ? { lookup: guardedLookup(this.dns!, url.host, guard) } : {}),
     };
-    if (protocol === 'http:') return (this.agents['http:'] ??= new http.Agent(pool));
-    const tls = this.loadedTls();
-    return (this.agents['https:'] ??= new tls.https.Agent({
-      ...pool,
-      rejectUnauthorized: !this.options.insecure,
-      // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
-      ...(this.extraCa ? { ca: [...tls.rootCertificates, this.extraCa] } : {}),
-    }));
+    pool = new Http1Pool(endpoint, {
+      socketBufferBytes: BUFFER_BYTES,
+      idleMs: KEEP_ALIVE_IDLE_MS,
+      maxIdle: MAX_IDLE_PER_HOST,
+      peer: 'the registry',
+    });
+    pools.set(origin, pool);
+    this.allPools.add(pool);
+    return pool;
   }
 
   private async loadTls(): Promise<void> {
     if (this.tls) return;
-    const [https, { rootCertificates }] = await Promise.all([import('node:https'), import('node:tls')]);
-    this.tls = { https: https.default, rootCertificates };
+    const tlsModule = await import('node:tls');
+    this.tls = {
+      connect: tlsModule.connect,
+      options: {
+        rejectUnauthorized: !this.options.insecure,
+        // Node replaces its default CAs when `ca` is given; keep them alongside the extra ones.
+        ...(this.extraCa ? { ca: [...tlsModule.rootCertificates, this.extraCa] } : {}),
+      },
+    };
   }
 
   private loadedTls(): NonNullable<Transport['tls']> {
-    if (!this.tls) throw new Error('internal: an https request before node:https was loaded');
+    if (!this.tls) throw new Error('internal: an https request before node:tls was loaded');
     return this.tls;
   }
 
@@ -113,8 +149,7 @@ export class Transport {
   }
 
   close(): Promise<void> {
-    this.agents['http:']?.destroy();
-    this.agents['https:']?.destroy();
+    for (const pool of this.allPools) pool.destroy();
     return Promise.resolve();
   }
 
@@ -127,6 +162,7 @@ export class Transport {
       try {
         const body = typeof req.body === 'function' ? await req.body() : req.body;
         if (new URL(req.url).protocol === 'https:') await this.loadTls();
+        if (req.refuseAddress) this.dns ??= (await import('node:dns')).default;
         response = await this.once(req, body);
       } catch (err) {
         failure = err;
@@ -134,8 +170,7 @@ export class Transport {
       const retryable = response ? RETRY_STATUSES.has(response.status) : isTransient(failure);
       if (!retryable || attempt >= maxAttempts) {
         if (response) return response;
-        if (failure instanceof MeshwasmError) throw failure;
-        throw networkError(req.url, failure);
+        throw ownError(failure) ?? networkError(req.url, failure);
       }
       const wait = this.backoff(attempt, response?.headers['retry-after']);
       this.options.onRetry?.({
@@ -150,41 +185,47 @@ export class Transport {
     }
   }
 
-  /** One exchange: resolves with the response once its headers are in; the body streams after. */
+  /** One exchange: resolves with the response once its head is in; the body streams after. */
   private once(req: HttpRequest, body: Uint8Array | string | Readable | undefined): Promise<HttpResponse> {
     const url = new URL(req.url);
-    const headers: Record<string, string> = { ...req.headers };
-    if ((typeof body === 'string' || body instanceof Uint8Array) && !hasHeader(headers, 'content-length'))
-      headers['content-length'] = String(Buffer.byteLength(body));
-    const idleMs = this.options.idleTimeoutMs ?? 300_000;
-    const module = url.protocol === 'http:' ? http : this.loadedTls().https;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers ?? {})) headers[name.toLowerCase()] = value;
+    headers.host ??= url.host;
+    if (headers['content-length'] === undefined) {
+      if (typeof body === 'string' || body instanceof Uint8Array)
+        headers['content-length'] = String(Buffer.byteLength(body));
+      else if (body instanceof Readable) headers['transfer-encoding'] = 'chunked';
+    }
+    const pool = this.poolFor(url, req.refuseAddress);
     return new Promise<HttpResponse>((resolve, reject) => {
-      const request = module.request(
-        url,
-        {
+      let request: Http1Request;
+      try {
+        request = pool.request({
           method: req.method,
+          path: `${url.pathname}${url.search}`,
           headers,
-          agent: this.agentFor(url.protocol),
-          ...(req.refuseAddress ? { lookup: guardedLookup(url.host, req.refuseAddress) } : {}),
-        },
-        (res) =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: flattenHeaders(res.headers),
-            body: res,
-            url: req.url,
-          }),
-      );
-      request.setTimeout(idleMs, () =>
-        request.destroy(Object.assign(new Error(`no progress for ${idleMs} ms`), { code: 'ETIMEDOUT' })),
-      );
-      // Before the response an error rejects; after it, the response stream reports it (aborted).
+          idleTimeoutMs: this.options.idleTimeoutMs ?? 300_000,
+        });
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      let stream: Readable | undefined;
+      request.on('response', (res: Http1Response) => {
+        stream = responseStream(res, request);
+        resolve({ status: res.statusCode, headers: res.headers, body: stream, url: req.url });
+      });
+      // Before the response an error rejects; after it, the response stream reports it.
       request.on('error', reject);
       if (body instanceof Readable) {
-        body.on('error', (err) => request.destroy(err));
+        body.on('error', (err) => {
+          request.destroy();
+          if (stream) stream.destroy(err);
+          else reject(err);
+        });
         request.on('error', () => body.destroy());
-        body.pipe(request);
-      } else request.end(body);
+        pumpInto(body, request);
+      } else request.end(typeof body === 'string' ? Buffer.from(body) : body);
     });
   }
 
@@ -199,9 +240,9 @@ export class Transport {
 }
 
 /** dns.lookup that fails, before any connection, when an address it finds is refused. */
-function guardedLookup(host: string, refuse: (address: string) => string | undefined): LookupFunction {
+function guardedLookup(resolver: typeof dns, host: string, refuse: AddressGuard): LookupFunction {
   return (hostname, options, callback) =>
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    resolver.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       for (const { address } of addresses) {
         const why = refuse(address);
@@ -232,22 +273,21 @@ export function parseRetryAfter(value: string | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers))
-    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-  return out;
-}
-
-function hasHeader(headers: Record<string, string>, name: string): boolean {
-  return Object.keys(headers).some((k) => k.toLowerCase() === name);
-}
-
 function errorCode(err: unknown): string | undefined {
   let e: unknown = err;
   for (let depth = 0; e && depth < 4; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** A MeshwasmError the failure is or carries as its cause (the address guard's refusal, from the socket). */
+function ownError(err: unknown): MeshwasmError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (e instanceof MeshwasmError) return e;
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
@@ -274,4 +314,37 @@ function networkError(url: string, err: unknown): MeshwasmError {
     hint,
     cause: err,
   });
+}
+
+/**
+ * The response body as a stream. The client's pieces go in as they are read (up to 1 MiB each); the
+ * socket stops reading while the stream is full and starts again when the consumer reads. Destroying
+ * the stream before its end closes the connection (its remaining bytes would desynchronise it).
+ */
+function responseStream(res: Http1Response, request: Http1Request): Readable {
+  const stream = new Readable({
+    highWaterMark: BUFFER_BYTES,
+    read: () => res.resume(),
+    destroy: (err, callback) => {
+      request.destroy();
+      callback(err);
+    },
+  });
+  res.read({
+    data: (chunk) => {
+      if (!stream.push(chunk)) res.pause();
+    },
+    end: () => stream.push(null),
+    error: (err) => stream.destroy(err),
+  });
+  return stream;
+}
+
+/** A request body stream into the request, as fast as its connection takes it. */
+function pumpInto(body: Readable, request: Http1Request): void {
+  body.on('data', (chunk: Buffer) => {
+    if (!request.write(chunk)) body.pause();
+  });
+  request.on('drain', () => body.resume());
+  body.once('end', () => request.end());
 }
