@@ -111,6 +111,29 @@ describe('faults between the client and the registry', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('gives up on a registry that stops sending mid-body (idle timeout) and writes nothing', async () => {
+    const dir = outDir();
+    proxy.stallBlob(layerDigest, 1000);
+    const impatient = new OciSession({
+      plainHttp: true,
+      registryConfig: join(work, 'config.json'),
+      idleTimeoutMs: 300,
+      maxAttempts: 1,
+    });
+    try {
+      const { target, selector } = await impatient.open(`${proxy.host}/faults/filter:v1`);
+      await expect(pullWasmToFile(target, selector, join(dir, 'filter.wasm'))).rejects.toMatchObject({
+        code: 'NETWORK',
+        message: expect.stringMatching(
+          /blob sha256:.* broke off after 1000 of \d+ bytes.*no progress for 300 ms/,
+        ),
+      });
+    } finally {
+      await impatient.close();
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('follows a redirect to another host without sending it the Authorization header', async () => {
     // "storage" stands for S3 or a CDN: another host that serves the same blobs without credentials.
     const mirror = await startRegistry();

@@ -8,6 +8,7 @@
  *   proxy.corruptBlob(digest);                    // flip the middle byte of that blob's body (every time)
  *   proxy.corruptBlob(digest, 0);                 // flip its first byte instead
  *   proxy.truncateBlob(digest, 100);              // send only the first 100 bytes, then close
+ *   proxy.stallBlob(digest, 100);                 // send the first 100 bytes, then nothing (kept open)
  *   proxy.redirectBlobs(otherUrl);                // 307 every blob GET to otherUrl + same path
  *   proxy.throttleBlobs(256 * 1024);              // blob GET bodies at most this many bytes/s (undefined: off)
  *   proxy.blobBytes                               // blob GET body bytes sent to clients so far
@@ -35,6 +36,7 @@ export interface FaultProxy {
   failNext(count: number, status: number, headers?: Record<string, string>): void;
   corruptBlob(digest: string, at?: number): void;
   truncateBlob(digest: string, bytes: number): void;
+  stallBlob(digest: string, bytes: number): void;
   redirectBlobs(toBaseUrl: string | undefined): void;
   throttleBlobs(bytesPerSecond: number | undefined): void;
   readonly blobBytes: number;
@@ -52,6 +54,7 @@ export async function startFaultProxy(options: {
   let failures: { status: number; headers: Record<string, string> }[] = [];
   const corrupt = new Map<string, number | undefined>();
   const truncate = new Map<string, number>();
+  const stall = new Map<string, number>();
   let redirectTo: string | undefined;
   let throttle: number | undefined;
   let blobBytes = 0;
@@ -94,6 +97,7 @@ export async function startFaultProxy(options: {
           outHeaders.location = outHeaders.location.replace(upstream.origin, `http://${host}`);
         }
         const cut = blob && req.method === 'GET' ? truncate.get(blob) : undefined;
+        const stallAt = blob && req.method === 'GET' ? stall.get(blob) : undefined;
         res.writeHead(up.statusCode ?? 502, outHeaders);
         if (blob && req.method === 'GET') {
           maxBlobsInFlight = Math.max(maxBlobsInFlight, ++blobsInFlight);
@@ -118,8 +122,9 @@ export async function startFaultProxy(options: {
             out[flipAt - seen] = (out[flipAt - seen] ?? 0) ^ 0xff;
           }
           seen += chunk.length;
-          if (cut !== undefined) {
-            const room = cut - sent;
+          const limit = cut ?? stallAt;
+          if (limit !== undefined) {
+            const room = limit - sent;
             if (room <= 0) return;
             out = out.subarray(0, room);
           }
@@ -136,6 +141,8 @@ export async function startFaultProxy(options: {
             setTimeout(() => up.resume(), Math.ceil((out.length / throttle) * 1000));
           }
           if (cutNow) up.destroy();
+          // A stalled body stops here; the connection stays open until the client gives up.
+          if (stallAt !== undefined && sent >= stallAt) up.destroy();
         });
         up.on('end', () => res.end());
         up.on('error', () => res.socket?.destroy());
@@ -160,6 +167,7 @@ export async function startFaultProxy(options: {
     },
     corruptBlob: (digest, at) => corrupt.set(digest, at),
     truncateBlob: (digest, bytes) => truncate.set(digest, bytes),
+    stallBlob: (digest, bytes) => stall.set(digest, bytes),
     redirectBlobs: (to) => (redirectTo = to),
     throttleBlobs: (bytesPerSecond) => (throttle = bytesPerSecond),
     get blobBytes() {
@@ -173,6 +181,7 @@ export async function startFaultProxy(options: {
       failures = [];
       corrupt.clear();
       truncate.clear();
+      stall.clear();
       redirectTo = undefined;
       throttle = undefined;
     },
