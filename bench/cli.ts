@@ -49,7 +49,6 @@ const modules = [
   'node:http',
   'node:https',
   'commander',
-  'pino',
   'yaml',
   'tar-stream',
   'cli-progress',

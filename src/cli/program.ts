@@ -42,7 +42,7 @@ export const VERB_NAMES: readonly string[] = verbs.flatMap((verb) => verb.names)
  * statically); anything else (no verb, `help`, `--help`, an unknown verb that commander should suggest
  * a near name for) and a call without `argv` (the docs generator) get every verb. A verb's file imports
  * statically only commander and small modules; its action loads what the verb needs with `await
- * import()` (the OCI client, the Kubernetes client, pino, the metrics, yaml, the runtime).
+ * import()` (the OCI client, the Kubernetes client, the logger, the metrics, yaml, the runtime).
  * `bench/cli.ts` prints what each of them costs to load.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {

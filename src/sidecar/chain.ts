@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Logger } from 'pino';
+import type { Level, Logger } from '../log.js';
 import { describeError, MeshwasmError } from '../errors.js';
 import { FilterPlugin, SharedState, type LogLevelName } from '../runtime/index.js';
 import { SidecarIO } from './io.js';
@@ -27,7 +27,8 @@ export interface ChainOptions {
   shared?: SharedState;
 }
 
-const PINO_LEVEL: Record<LogLevelName, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+/** proxy-wasm's log levels as the sidecar log's (critical is fatal). */
+const LOG_LEVEL: Record<LogLevelName, Level> = {
   trace: 'trace',
   debug: 'debug',
   info: 'info',
@@ -93,7 +94,7 @@ export async function loadChain(
         io: () => new SidecarIO(options.clusters),
         logLevel: options.filterLogLevel,
         shared,
-        log: (level, message) => log[PINO_LEVEL[level]]({ source: 'wasm' }, message),
+        log: (level, message) => log[LOG_LEVEL[level]]({ source: 'wasm' }, message),
       });
       log.info({ abi: plugin.abi, rootId: spec.rootId ?? '', failOpen }, 'filter loaded');
       loaded.push({ name: spec.name, failOpen, plugin, error: undefined });

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { LogLevelName, MetricValue } from '../runtime/index.js';

@@ -4,7 +4,7 @@
  * failure policy, and what each filter decided (for the request log). It knows nothing about sockets:
  * Exchange moves the HTTP messages and asks this what to forward.
  */
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import { describeError } from '../errors.js';
 import type {
   Decision,

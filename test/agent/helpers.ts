@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterAll, beforeAll } from 'vitest';
 import { pack } from 'tar-stream';
 import { startAgent, type AgentOptions, type RunningAgent } from '../../src/agent/index.js';
@@ -188,7 +188,7 @@ export async function runAgent(options: AgentOptions): Promise<InProcessAgent> {
     httpRetryBaseMs: 20,
     httpRetryMaxMs: 200,
     pollMs: 200,
-    log: pino({ level: 'debug' }, stream),
+    log: createLogger('test', 'debug', stream),
     ...options,
   });
   return { running, logs, text: () => raw.join('\n'), stop: () => running.stop() };

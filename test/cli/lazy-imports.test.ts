@@ -2,7 +2,7 @@
  * Every `meshwasm` invocation pays for what it loads before it does anything, so the CLI loads by
  * what was typed (src/cli/main.ts, program.ts): `--version` loads nothing but main and version; a
  * verb loads commander, the command tree and that one verb's file; only the verb's action loads the
- * OCI client, pino, the metrics, yaml, the Kubernetes client or the runtime, with `await import()`.
+ * OCI client, the logger, the metrics, yaml, the Kubernetes client or the runtime, with `await import()`.
  * Two checks: the static import graph of each file the CLI loads up front (dynamic `import()` is not
  * followed), and what real processes load, recorded by a loader hook.
  */
@@ -26,7 +26,6 @@ const HEAVY_MODULES = [
   'src/oci/remote/transport.ts',
   'src/oci/wasm-image.ts',
   'src/oci/wasm-module.ts',
-  'src/log.ts',
   'src/kube/index.ts',
   'src/agent/run.ts',
   'src/controller/index.ts',

@@ -6,7 +6,7 @@
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Informer, KubeClient, loadKubeConfig, Resources, type KubeObject } from '../../src/kube/index.js';
 import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver/index.js';
@@ -15,7 +15,7 @@ import { until } from './helpers.js';
 const NS = 'kube-node-lease';
 let server: KubeApiServer;
 let client: KubeClient;
-const log = pino({ level: 'silent' });
+const log = createLogger('test', 'silent');
 const configMap = (name: string): KubeObject => ({
   apiVersion: 'v1',
   kind: 'ConfigMap',

@@ -12,7 +12,6 @@ const FORBIDDEN = [
   /^(fs|net|http|https|child_process)$/,
   /^undici/,
   /^@kubernetes\/client-node/,
-  /^pino/,
 ];
 
 function importsOf(file: string): string[] {

@@ -8,7 +8,7 @@
  */
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSidecar, type Sidecar } from '../../src/sidecar/index.js';
 import { buildCFilters, type CFilters } from '../support/c-filters.js';
@@ -23,9 +23,7 @@ const seen: Array<{ url: string; headers: IncomingMessage['headers'] }> = [];
 const authCalls: string[] = [];
 const open: Sidecar[] = [];
 const logs: Array<Record<string, unknown>> = [];
-const logger = pino(
-  { level: 'info' },
-  { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) },
+const logger = createLogger('test', 'info', { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) },
 );
 
 async function listen(server: Server): Promise<string> {

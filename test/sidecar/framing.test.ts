@@ -9,14 +9,14 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSidecar, type Sidecar } from '../../src/sidecar/index.js';
 import type { FilterSpec } from '../../src/sidecar/index.js';
 import { HEADER_FILTER_WASM } from '../support/global-setup.js';
 import { watFixture } from '../fixtures/wasm/index.js';
 
-const quiet = pino({ level: 'silent' });
+const quiet = createLogger('test', 'silent');
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let handler: Handler = (_req, res) => res.end();
 let upstream: Server;

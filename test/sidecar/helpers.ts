@@ -65,7 +65,7 @@ const bin = fileURLToPath(new URL('../../bin/meshwasm.js', import.meta.url));
 export interface RunningSidecar {
   url: string;
   process: ChildProcess;
-  /** pino JSON lines written so far. */
+  /** JSON log lines written so far. */
   logs(): Array<Record<string, unknown>>;
   stderr(): string;
   /** Resolves with the first log line matching, waiting for it to be written (up to 5 s). */

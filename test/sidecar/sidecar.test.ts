@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderEnvoyFilter, validateFilterDeployment } from '../../src/mesh/index.js';
@@ -13,7 +13,7 @@ import { watFixture } from '../fixtures/wasm/index.js';
 import { startUpstream, type Upstream } from './helpers.js';
 import { readFile } from 'node:fs/promises';
 
-const quiet = pino({ level: 'silent' });
+const quiet = createLogger('test', 'silent');
 let upstream: Upstream;
 const open: Sidecar[] = [];
 
@@ -88,9 +88,7 @@ describe('startSidecar', () => {
       const file = join(dir, 'root.wasm');
       await writeFile(file, await watFixture('root'));
       const lines: Array<Record<string, unknown>> = [];
-      const logger = pino(
-        { level: 'info' },
-        { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+      const logger = createLogger('test', 'info', { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
       );
       const s = await sidecar({ filters: [{ name: 'metered', file }], logger });
       await (await fetch(`${s.url}/a`)).text();
@@ -256,9 +254,7 @@ describe('the chain on real HTTP messages', () => {
   it('releases a stream paused on an http call when the client goes away', async () => {
     const hanging = await startUpstream(() => undefined); // never answers
     const lines: Array<Record<string, unknown>> = [];
-    const logger = pino(
-      { level: 'info' },
-      { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+    const logger = createLogger('test', 'info', { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
     );
     try {
       const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));

@@ -3,7 +3,7 @@
  * driver's order, its sync fast path, pauses and resumptions, bodies handed from filter to filter,
  * buffering, the buffer limit and the failure policies.
  */
-import { pino } from 'pino';
+import { createLogger } from '../../src/log.js';
 import { describe, expect, it } from 'vitest';
 import type { Decision, Direction, HeaderPairs, HttpStream, LocalResponse } from '../../src/runtime/index.js';
 import type { LoadedFilter } from '../../src/sidecar/index.js';
@@ -104,7 +104,7 @@ function chainOf(streams: FakeStream[], opts: { failOpen?: boolean; maxBufferedB
     plugin: { newStreamSync: () => stream as unknown as HttpStream } as unknown as LoadedFilter['plugin'],
   }));
   const chain = new StreamChain(
-    { filters, logger: pino({ level: 'silent' }), maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 20 },
+    { filters, logger: createLogger('test', 'silent'), maxBufferedBytes: opts.maxBufferedBytes ?? 1 << 20 },
     'req-1',
   );
   const opened = chain.open({ protocol: 'HTTP/1.1', requestId: 'req-1', startTime: new Date() });

@@ -6,7 +6,7 @@
  */
 import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { pino } from 'pino';
+import { createLogger } from '../../../src/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSidecar, type FilterSpec, type Sidecar } from '../../../src/sidecar/index.js';
 import { HEADER_FILTER_WASM } from '../../support/global-setup.js';
@@ -27,7 +27,7 @@ async function sidecar(
   filters: FilterSpec[] = [],
 ): Promise<{ s: Sidecar; logs: Logged[] }> {
   const logs: Logged[] = [];
-  const logger = pino({ level: 'warn' }, { write: (l: string) => logs.push(JSON.parse(l) as Logged) });
+  const logger = createLogger('test', 'warn', { write: (l: string) => logs.push(JSON.parse(l) as Logged) });
   const s = await startSidecar({ upstream, logger, filters });
   cleanups.push(() => s.close());
   return { s, logs };
