@@ -23,8 +23,9 @@ const seen: Array<{ url: string; headers: IncomingMessage['headers'] }> = [];
 const authCalls: string[] = [];
 const open: Sidecar[] = [];
 const logs: Array<Record<string, unknown>> = [];
-const logger = createLogger('test', 'info', { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) },
-);
+const logger = createLogger('test', 'info', {
+  write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>),
+});
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

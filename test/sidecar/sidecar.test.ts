@@ -88,8 +88,9 @@ describe('startSidecar', () => {
       const file = join(dir, 'root.wasm');
       await writeFile(file, await watFixture('root'));
       const lines: Array<Record<string, unknown>> = [];
-      const logger = createLogger('test', 'info', { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
-      );
+      const logger = createLogger('test', 'info', {
+        write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>),
+      });
       const s = await sidecar({ filters: [{ name: 'metered', file }], logger });
       await (await fetch(`${s.url}/a`)).text();
       await (await fetch(`${s.url}/b`)).text();
@@ -254,8 +255,9 @@ describe('the chain on real HTTP messages', () => {
   it('releases a stream paused on an http call when the client goes away', async () => {
     const hanging = await startUpstream(() => undefined); // never answers
     const lines: Array<Record<string, unknown>> = [];
-    const logger = createLogger('test', 'info', { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
-    );
+    const logger = createLogger('test', 'info', {
+      write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>),
+    });
     try {
       const dir = await mkdtemp(join(tmpdir(), 'meshwasm-fx-'));
       const file = join(dir, 'httpcall.wasm');
