@@ -11,7 +11,9 @@
  * and the latency the sidecar adds to each chunk of a slow stream.
  *
  * Run alone: npx tsx bench/sidecar.ts   (needs wrk and curl from Debian; builds the filter if missing)
- * BENCH_PART=load or BENCH_PART=bodies runs one half.
+ * BENCH_PART=load or BENCH_PART=bodies runs one half. MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of
+ * another build> adds that build's plain and filtered sidecars to the load rounds, interleaved with
+ * this build's, for before/after figures measured in the same run.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { buildCli } from './lib/build-cli.js';
@@ -95,10 +97,11 @@ function shippedCli(): string {
 async function startSidecar(
   upstream: string,
   filterArgs: string[],
+  cliPath = shippedCli(),
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [shippedCli(), 'run', '--upstream', upstream, '--listen', '127.0.0.1:0', ...filterArgs],
+    [cliPath, 'run', '--upstream', upstream, '--listen', '127.0.0.1:0', ...filterArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MESHWASM_LOG_LEVEL: 'warn' } },
   );
   const url = await waitFor(child, /listening on (http:\/\/\S+),/, 'stderr');
@@ -260,40 +263,66 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const plain = await startSidecar(upstream.url, []);
   const filtered = await startSidecar(upstream.url, FILTER_ARGS);
+  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
+  const before = beforeCli
+    ? {
+        plain: await startSidecar(upstream.url, [], beforeCli),
+        filtered: await startSidecar(upstream.url, FILTER_ARGS, beforeCli),
+      }
+    : undefined;
+  const servers: Record<string, { url: string; child: ChildProcess }> = {
+    a: upstream,
+    b: plain,
+    c: filtered,
+  };
+  if (before) Object.assign(servers, { b0: before.plain, c0: before.filtered });
   try {
-    for (const p of [upstream, plain, filtered]) wrk(`${p.url}/details/123`, 1, p.child.pid!); // warm-up
-    // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all three alike.
-    const runs: Record<'a' | 'b' | 'c', Load[]> = { a: [], b: [], c: [] };
+    for (const p of Object.values(servers)) wrk(`${p.url}/details/123`, 1, p.child.pid!); // warm-up
+    // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all alike.
+    const runs: Record<string, Load[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
-      runs.a.push(wrk(`${upstream.url}/details/123`, SECONDS, upstream.child.pid!));
-      runs.b.push(wrk(`${plain.url}/details/123`, SECONDS, plain.child.pid!));
-      runs.c.push(wrk(`${filtered.url}/details/123`, SECONDS, filtered.child.pid!));
+      for (const [key, p] of Object.entries(servers))
+        (runs[key] ??= []).push(wrk(`${p.url}/details/123`, SECONDS, p.child.pid!));
     }
     const pick = (xs: Load[]): Load => ({
       rps: median(xs.map((x) => x.rps).sort((p, q) => p - q)),
       p99ms: median(xs.map((x) => x.p99ms).sort((p, q) => p - q)),
       cpuUs: median(xs.map((x) => x.cpuUs).sort((p, q) => p - q)),
     });
-    const [a, b, c] = [pick(runs.a), pick(runs.b), pick(runs.c)];
-    const rows = [
+    const [a, b, c] = [pick(runs.a!), pick(runs.b!), pick(runs.c!)];
+    const rows: Array<[string, Load]> = [
       ['(a) upstream direct', a],
       ['(b) meshwasm run, no filter', b],
       ['(c) meshwasm run + header filter', c],
-    ] as const;
+    ];
+    if (before) {
+      rows.push(['(b0) build before, no filter', pick(runs.b0!)]);
+      rows.push(['(c0) build before, header filter', pick(runs.c0!)]);
+    }
     console.log(
       `sidecar load: wrk, ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS}s, medians`,
     );
     for (const [label, r] of rows)
-      console.log(`  ${label.padEnd(34)} ${fmt(r.rps, 0).padStart(8)} req/s   p99 ${fmt(r.p99ms)} ms`);
+      console.log(
+        `  ${label.padEnd(34)} ${fmt(r.rps, 0).padStart(8)} req/s   p99 ${fmt(r.p99ms)} ms   CPU/request ${fmt(r.cpuUs, 1)} us`,
+      );
     console.log(`  throughput c/b ${fmt(c.rps / b.rps)} (target >= 0.85)   b/a ${fmt(b.rps / a.rps)}`);
     console.log(`  p99 latency c/b ${fmt(c.p99ms / b.p99ms)}   b/a ${fmt(b.p99ms / a.p99ms)}`);
     // CPU per request of the serving process is far less sensitive to other load on a shared machine.
     console.log(
       `  CPU per request: (a) upstream ${fmt(a.cpuUs, 1)} us, (b) sidecar ${fmt(b.cpuUs, 1)} us, (c) sidecar ${fmt(c.cpuUs, 1)} us;` +
-        ` efficiency b/c ${fmt(b.cpuUs / c.cpuUs)}`,
+        ` the filter adds ${fmt(c.cpuUs - b.cpuUs, 1)} us; efficiency b/c ${fmt(b.cpuUs / c.cpuUs)}`,
     );
+    if (before) {
+      const [b0, c0] = [pick(runs.b0!), pick(runs.c0!)];
+      console.log(
+        `  build before: throughput c0/b0 ${fmt(c0.rps / b0.rps)}; the filter adds ${fmt(c0.cpuUs - b0.cpuUs, 1)} us;` +
+          ` this build vs before: c/c0 throughput ${fmt(c.rps / c0.rps)}, CPU ${fmt(c.cpuUs / c0.cpuUs)}x;` +
+          ` b/b0 throughput ${fmt(b.rps / b0.rps)}, CPU ${fmt(b.cpuUs / b0.cpuUs)}x`,
+      );
+    }
   } finally {
-    for (const p of [filtered, plain, upstream]) p.child.kill('SIGTERM');
+    for (const p of Object.values(servers).reverse()) p.child.kill('SIGTERM');
   }
   console.log('filter VM cold start (compile + instantiate + vm_start + configure), 30 runs');
   console.log(`  header filter  median ${fmt(median(cold))} ms   max ${fmt(cold.at(-1)!)} ms`);
