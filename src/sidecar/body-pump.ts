@@ -47,6 +47,9 @@ export function pipeBody(source: BodySource, sink: Sink): void {
  * `holdHeaders`: the sink's headers carry a content-length and some filter reads the body, so they
  * wait for the first bytes the chain releases. If a filter buffers the whole body instead, the headers
  * leave with it and the length is set to what the body became (a filter may have replaced it).
+ *
+ * Returns the outcome itself when the whole body went through while the source was first read (a
+ * small response that came with its head, every filter continuing): no promise for the usual case.
  */
 export function pumpBody(
   chain: StreamChain,
@@ -54,21 +57,28 @@ export function pumpBody(
   source: BodySource,
   sink: Sink,
   holdHeaders: boolean,
-): Promise<Outcome> {
-  return new Promise<Outcome>((resolve, reject) => {
+): Outcome | Promise<Outcome> {
+  // How the pump ends: `done` (or `failure`) once settled; the promise only if that is not at once.
+  let done: Outcome | undefined;
+  let failure: { err: unknown } | undefined;
+  let resolve: ((outcome: Outcome) => void) | undefined;
+  let reject: ((err: unknown) => void) | undefined;
+  {
     let held = holdHeaders;
     let settled = false;
     const settle = (outcome: Outcome): void => {
       if (settled) return;
       settled = true;
       if (outcome.kind !== 'continue') source.discard(); // what is left goes nowhere
-      resolve(outcome);
+      if (resolve) resolve(outcome);
+      else done = outcome;
     };
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
       source.discard();
-      reject(err);
+      if (reject) reject(err);
+      else failure = { err };
     };
     const resume = (): void => {
       source.resume();
@@ -145,6 +155,12 @@ export function pumpBody(
       }
     };
     source.read({ data: onData, end: onEnd, error: () => settle({ kind: 'reset', filter: '' }) });
+  }
+  if (done) return done;
+  if (failure) throw failure.err;
+  return new Promise<Outcome>((res, rej) => {
+    resolve = res;
+    reject = rej;
   });
 }
 

@@ -11,13 +11,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../errors.js';
-import type { HeaderPairs, LocalResponse, StreamInfo } from '../runtime/index.js';
+import type { HeaderPairs, LocalResponse } from '../runtime/index.js';
 import { flushHeadersSoon, pipeBody, pumpBody } from './body-pump.js';
 import { incomingSource } from './body-source.js';
 import type { Http1Pool } from '../http1/pool.js';
 import type { Http1Request } from '../http1/request.js';
 import type { Http1Response } from '../http1/response.js';
 import { FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
+import { SocketStreamInfo } from './stream-info.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs } from './headers.js';
 
 const hasLength = (pairs: HeaderPairs): boolean => pairs.some(([k]) => k === 'content-length');
@@ -104,32 +105,16 @@ export class Exchange {
     if (!hold) flushHeadersSoon(ureq);
     if (!readBody) pipeBody(incomingSource(req), ureq);
     else {
-      const result = await pumpBody(this.chain, 'request', incomingSource(req), ureq, hold);
+      const pumped = pumpBody(this.chain, 'request', incomingSource(req), ureq, hold);
+      const result = pumped instanceof Promise ? await pumped : pumped;
       if (result.kind !== 'continue') this.conclude(result);
     }
   }
 
   /** One stream context per filter; load failures and VM start failures apply the filter's policy. */
   private openStreams(): void | Promise<void> {
-    // Socket addresses cost a system call; most filters never ask, so they are read on demand.
-    const socket = this.req.socket;
-    const info: StreamInfo = {
-      get sourceAddress() {
-        return socket.remoteAddress;
-      },
-      get sourcePort() {
-        return socket.remotePort;
-      },
-      get destinationAddress() {
-        return socket.localAddress;
-      },
-      get destinationPort() {
-        return socket.localPort;
-      },
-      protocol: `HTTP/${this.req.httpVersion}`,
-      requestId: this.requestId,
-      startTime: new Date(),
-    };
+    if (this.ctx.filters.length === 0) return; // nothing to open, nobody to ask for connection facts
+    const info = new SocketStreamInfo(this.req.socket, `HTTP/${this.req.httpVersion}`, this.requestId);
     return this.chain.open(info); // a promise only when a VM had to be started
   }
 
@@ -169,7 +154,8 @@ export class Exchange {
     if (!hold) flushHeadersSoon(res);
     if (!readBody) pipeBody(ures, res);
     else {
-      const result = await pumpBody(this.chain, 'response', ures, res, hold);
+      const pumped = pumpBody(this.chain, 'response', ures, res, hold);
+      const result = pumped instanceof Promise ? await pumped : pumped;
       if (result.kind !== 'continue') this.conclude(result);
     }
   }

@@ -28,21 +28,84 @@ export interface BodyResult {
   data: Uint8Array;
 }
 
-/** One phase (headers, body or trailers of one direction) as the driver runs it on each filter. */
+/**
+ * One phase (headers, body or trailers of one direction) as the driver runs it on each filter. Phases
+ * are small classes rather than object literals of closures: a phase is made for every header block
+ * and body chunk of every stream, and one object costs less than one per callback.
+ */
 interface Phase {
-  direction: Direction;
+  readonly direction: Direction;
   /** Runs the phase's callback on one filter's stream. */
   call(stream: HttpStream): Decision;
   /** Filters the phase passes by (a body phase skips filters without body callbacks). */
-  skip?(stream: HttpStream): boolean;
+  skip(stream: HttpStream): boolean;
   /** After a filter continued (or failed open): e.g. take what it released for the next filter. */
-  passed?(stream: HttpStream): void;
+  passed(stream: HttpStream): void;
   /** A filter paused: 'wait' for it to resume, or the phase's outcome now (a body chunk it buffers). */
   paused(a: Active): Outcome | 'wait';
 }
-interface BodyPhase extends Phase {
-  /** The bytes on their way through the chain. */
-  data: Uint8Array;
+
+/** Headers or trailers: every filter runs, a pause waits for the filter to continue. */
+class HeadersPhase implements Phase {
+  constructor(
+    readonly direction: Direction,
+    private readonly pairs: HeaderPairs,
+    /** undefined: trailers (which always end the stream). */
+    private readonly eos: boolean | undefined,
+  ) {}
+
+  call(s: HttpStream): Decision {
+    const { pairs, eos } = this;
+    if (this.direction === 'request')
+      return eos === undefined ? s.requestTrailers(pairs) : s.requestHeaders(pairs, eos);
+    return eos === undefined ? s.responseTrailers(pairs) : s.responseHeaders(pairs, eos);
+  }
+
+  skip(): boolean {
+    return false;
+  }
+
+  passed(): void {}
+
+  paused(): 'wait' {
+    return 'wait';
+  }
+}
+
+/** One body chunk: filters without body callbacks are passed by; what each releases goes to the next. */
+class BodyPhase implements Phase {
+  constructor(
+    readonly direction: Direction,
+    /** The bytes on their way through the chain. */
+    public data: Uint8Array,
+    private readonly eos: boolean,
+    private readonly chain: StreamChain,
+  ) {}
+
+  call(s: HttpStream): Decision {
+    return this.direction === 'request'
+      ? s.requestBody(this.data, this.eos)
+      : s.responseBody(this.data, this.eos);
+  }
+
+  skip(s: HttpStream): boolean {
+    return !s.wantsBody(this.direction);
+  }
+
+  // What the filter released (or, after a fail-open failure, what it held) goes on to the next one.
+  passed(s: HttpStream): void {
+    this.data = s.takeBody(this.direction);
+  }
+
+  paused(a: Active): Outcome | 'wait' {
+    if (this.eos) return 'wait';
+    this.data = EMPTY;
+    return this.chain.buffered(a, this.direction);
+  }
+
+  result(o: Outcome): BodyResult {
+    return o.kind === 'continue' ? { outcome: o, data: this.data } : { outcome: o, data: EMPTY };
+  }
 }
 
 const EMPTY = new Uint8Array(0);
@@ -133,13 +196,7 @@ export class StreamChain {
    * StopIteration into it): nothing moves on until the filter continues the stream.
    */
   headers(direction: Direction, pairs: HeaderPairs, eos: boolean): Outcome | Promise<Outcome> {
-    const phase: Phase = {
-      direction,
-      call:
-        direction === 'request' ? (s) => s.requestHeaders(pairs, eos) : (s) => s.responseHeaders(pairs, eos),
-      paused: () => 'wait',
-    };
-    return this.dispatch(phase, this.ordered(direction), 0);
+    return this.dispatch(new HeadersPhase(direction, pairs, eos), this.ordered(direction), 0);
   }
 
   /**
@@ -149,30 +206,16 @@ export class StreamChain {
    * bytes: the stream just ended) may pause, e.g. for an http call; only then is the result a promise.
    */
   body(direction: Direction, chunk: Uint8Array, eos: boolean): BodyResult | Promise<BodyResult> {
-    const phase: BodyPhase = {
-      direction,
-      data: chunk,
-      call:
-        direction === 'request'
-          ? (s) => s.requestBody(phase.data, eos)
-          : (s) => s.responseBody(phase.data, eos),
-      skip: (s) => !s.wantsBody(direction),
-      // What the filter released (or, after a fail-open failure, what it held) goes on to the next one.
-      passed: (s) => {
-        phase.data = s.takeBody(direction);
-      },
-      paused: (a) => {
-        if (eos) return 'wait';
-        phase.data = EMPTY;
-        if (a.stream.state.body(direction).length > this.settings.maxBufferedBytes)
-          return this.overflow(a, direction);
-        return CONTINUE;
-      },
-    };
+    const phase = new BodyPhase(direction, chunk, eos, this);
     const outcome = this.dispatch(phase, this.ordered(direction), 0);
-    const result = (o: Outcome): BodyResult =>
-      o.kind === 'continue' ? { outcome: o, data: phase.data } : { outcome: o, data: EMPTY };
-    return outcome instanceof Promise ? outcome.then(result) : result(outcome);
+    return outcome instanceof Promise ? outcome.then((o) => phase.result(o)) : phase.result(outcome);
+  }
+
+  /** A filter paused on a body chunk that is not the last: it buffers it, within the limit. */
+  buffered(a: Active, direction: Direction): Outcome {
+    if (a.stream.state.body(direction).length > this.settings.maxBufferedBytes)
+      return this.overflow(a, direction);
+    return CONTINUE;
   }
 
   /** A body chunk that is not the last one: always synchronous. */
@@ -182,13 +225,7 @@ export class StreamChain {
 
   /** Trailers end the stream: a filter may pause on them; synchronous unless one does. */
   trailers(direction: Direction, trailers: HeaderPairs): Outcome | Promise<Outcome> {
-    const phase: Phase = {
-      direction,
-      call:
-        direction === 'request' ? (s) => s.requestTrailers(trailers) : (s) => s.responseTrailers(trailers),
-      paused: () => 'wait',
-    };
-    return this.dispatch(phase, this.ordered(direction), 0);
+    return this.dispatch(new HeadersPhase(direction, trailers, undefined), this.ordered(direction), 0);
   }
 
   /**
@@ -200,7 +237,7 @@ export class StreamChain {
   private dispatch(phase: Phase, list: Active[], i: number): Outcome | Promise<Outcome> {
     for (; i < list.length; i++) {
       const a = list[i]!;
-      if (!this.active.includes(a) || phase.skip?.(a.stream)) continue;
+      if (!this.active.includes(a) || phase.skip(a.stream)) continue;
       let d: Decision;
       try {
         d = phase.call(a.stream);
@@ -216,7 +253,7 @@ export class StreamChain {
       const outcome = this.outcomeOf(a, d);
       if (outcome.kind !== 'continue') return outcome;
       this.note(a, 'continue');
-      phase.passed?.(a.stream);
+      phase.passed(a.stream);
     }
     return CONTINUE;
   }
@@ -228,7 +265,7 @@ export class StreamChain {
       const outcome = this.outcomeOf(a, await a.stream.waitResume(phase.direction));
       if (outcome.kind !== 'continue') return outcome;
       this.note(a, `${phase.direction} paused, continued`);
-      phase.passed?.(a.stream);
+      phase.passed(a.stream);
     } catch (err) {
       this.failed(phase, a, err);
     }
@@ -237,7 +274,7 @@ export class StreamChain {
 
   private failed(phase: Phase, a: Active, err: unknown): void {
     this.policy(a.filter, err); // throws FailClosed for a fail-closed filter
-    phase.passed?.(a.stream); // fail-open: what it held goes on unfiltered
+    phase.passed(a.stream); // fail-open: what it held goes on unfiltered
   }
 
   /** Before a local reply is encoded through the chain, every filter may see response callbacks again. */
@@ -250,7 +287,9 @@ export class StreamChain {
     for (const a of this.active) {
       a.stream.state.resumeAll('reset');
       a.stream.finish();
+      a.stream.release();
     }
+    this.active = [];
   }
 
   /** Applies a broken filter's policy: fail-open drops it from this stream, fail-closed throws FailClosed. */
