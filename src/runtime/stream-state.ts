@@ -11,6 +11,9 @@ export type Direction = 'request' | 'response';
 /** The empty body every stream starts with: shared, as a zero-length array has nothing to mutate. */
 const NO_BYTES = new Uint8Array(0);
 export type Resumption = 'continue' | 'local' | 'reset';
+/** What a released stream holds instead (never written to: a released stream runs no callbacks). */
+const NO_PAIRS = Object.freeze([]) as unknown as HeaderPairs;
+const NO_INFO: StreamInfo = Object.freeze({});
 
 interface Waiter {
   resolve: (how: Resumption) => void;
@@ -39,7 +42,7 @@ export class StreamState {
   private requestEarly: Resumption | undefined;
   private responseEarly: Resumption | undefined;
 
-  constructor(readonly info: StreamInfo) {}
+  constructor(public info: StreamInfo) {}
 
   getProperty(key: string): Uint8Array | undefined {
     return this.ownProperties?.get(key);
@@ -94,6 +97,15 @@ export class StreamState {
   clearEarly(direction: Direction): void {
     if (direction === 'request') this.requestEarly = undefined;
     else this.responseEarly = undefined;
+  }
+
+  /** See HttpStream.release(): forget everything request-sized. */
+  release(): void {
+    this.requestHeaders = this.requestTrailers = this.responseHeaders = this.responseTrailers = NO_PAIRS;
+    this.requestBody = this.responseBody = NO_BYTES;
+    this.ownProperties = undefined;
+    this.localResponse = undefined;
+    this.info = NO_INFO;
   }
 
   body(direction: Direction): Uint8Array {

@@ -118,6 +118,16 @@ export class HttpStream {
     }
   }
 
+  /**
+   * Drops what the stream holds (header maps, bodies, connection facts) once its host is done with it
+   * (after finish()). Not needed for correctness: a long-lived stream object (one that a garbage
+   * collection moved to the old generation while its request was in flight) would otherwise keep the
+   * request's young objects alive through the next collections, copying and promoting them.
+   */
+  release(): void {
+    this.state.release();
+  }
+
   private run(direction: Direction, callback: string, ...args: number[]): Decision {
     this.state.clearEarly(direction);
     const action = this.vm.callAs(this.ctx, callback, this.ctx.id, ...args);

@@ -81,6 +81,10 @@ class FakeStream {
   finish(): void {
     this.finished = true;
   }
+  released = false;
+  release(): void {
+    this.released = true;
+  }
   private bodyCall(d: Direction, chunk: Uint8Array, eos: boolean): Decision {
     const all = text(this.buffered[d]) + text(chunk);
     this.buffered[d] = bytes(all); // as HttpStream does: the chunk joins the buffer before the call
@@ -254,5 +258,6 @@ describe('StreamChain', () => {
     chain.finish();
     expect(await pending).toEqual({ kind: 'reset', filter: 'a' });
     expect(a.finished).toBe(true);
+    expect(a.released).toBe(true);
   });
 });
