@@ -106,6 +106,14 @@ export class Connection {
     return true;
   }
 
+  /**
+   * Going idle in its pool: a large read buffer is given back (a small one takes its place), so idle
+   * connections do not each hold 1 MiB until they close, and the next collection can free it.
+   */
+  idle(): void {
+    if (this.buffer.length > SMALL_READ) this.buffer = Buffer.allocUnsafe(SMALL_READ);
+  }
+
   private deliver(chunk: Buffer): void {
     if (this.owner) this.owner.onData(chunk);
     else this.socket.destroy(); // nothing may arrive between two responses

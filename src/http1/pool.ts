@@ -64,6 +64,7 @@ export class Http1Pool implements ConnectionSource {
       return;
     }
     if (connection.socket.isPaused()) connection.socket.resume(); // its last response paused it
+    connection.idle();
     connection.socket.setTimeout(this.options.idleMs ?? 4000);
     connection.socket.unref(); // an idle connection never keeps the process alive
     this.idle.push(connection);
