@@ -1,26 +1,32 @@
 /**
- * The sidecar's HostIO: proxy_http_call goes over real HTTP to the named cluster's base URL, the tick
- * timer is a real interval. Everything is torn down with the VM (timer cleared, calls aborted), and
- * timers are unref'd so a filter's timer never keeps the process alive on its own.
+ * The sidecar's HostIO: proxy_http_call goes over real HTTP to the named cluster's base URL, through the
+ * same HTTP/1.1 client as the upstream (src/http1: pooled keep-alive connections per cluster, framing
+ * checked both ways); the tick timer is a real interval. Everything is torn down with the VM (timer
+ * cleared, calls and connections closed), and timers are unref'd so a filter's timer never keeps the
+ * process alive on its own.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
+import type tls from 'node:tls';
+import type { Endpoint } from '../http1/connection.js';
+import { Http1Pool } from '../http1/pool.js';
+import type { Http1Request } from '../http1/request.js';
+import type { Http1Response } from '../http1/response.js';
 import type { HeaderPairs, HostIO, HttpCallRequest, HttpCallResponse } from '../runtime/index.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Socket buffers of callout connections: callouts carry small bodies (auth checks, lookups). */
+const SOCKET_BUFFER_BYTES = 64 * 1024;
 
-function responsePairs(status: number, headers: IncomingHttpHeaders): HeaderPairs {
-  const pairs: HeaderPairs = [[':status', String(status)]];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) pairs.push([k, one]);
-  }
+function pairsOf(raw: string[], status?: number): HeaderPairs {
+  const pairs: HeaderPairs = status === undefined ? [] : [[':status', String(status)]];
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
   return pairs;
 }
 
 export class SidecarIO implements HostIO {
   private timer: NodeJS.Timeout | undefined;
-  private readonly inflight = new Set<AbortController>();
+  private readonly inflight = new Set<Http1Request>();
+  private readonly pools = new Map<string, Http1Pool>();
   private closed = false;
 
   constructor(private readonly clusters: ReadonlyMap<string, URL>) {}
@@ -29,15 +35,33 @@ export class SidecarIO implements HostIO {
     return this.clusters.has(name);
   }
 
+  private poolFor(base: URL): Http1Pool {
+    let pool = this.pools.get(base.origin);
+    if (pool) return pool;
+    const https = base.protocol === 'https:';
+    const endpoint: Endpoint = {
+      host: base.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(base.port || (https ? 443 : 80)),
+      // node:tls only for https clusters (a require: a callout is started synchronously).
+      ...(https
+        ? {
+            tls: { connect: (createRequire(import.meta.url)('node:tls') as typeof tls).connect, options: {} },
+          }
+        : {}),
+    };
+    pool = new Http1Pool(endpoint, { socketBufferBytes: SOCKET_BUFFER_BYTES, peer: 'the cluster' });
+    this.pools.set(base.origin, pool);
+    return pool;
+  }
+
   httpCall(call: HttpCallRequest, done: (response: HttpCallResponse | undefined) => void): void {
     const base = this.clusters.get(call.cluster)!;
-    const abort = new AbortController();
-    this.inflight.add(abort);
     let settled = false;
+    let request: Http1Request | undefined;
     const finish = (response: HttpCallResponse | undefined): void => {
       if (settled) return;
       settled = true;
-      this.inflight.delete(abort);
+      if (request) this.inflight.delete(request);
       // Never deliver into a VM that is gone; never deliver synchronously inside the guest's call.
       if (!this.closed) setImmediate(() => done(response));
     };
@@ -45,39 +69,46 @@ export class SidecarIO implements HostIO {
     let method = 'GET';
     let path = '/';
     for (const [k, v] of call.headers) {
-      if (k === ':method') method = v;
-      else if (k === ':path') path = v;
-      else if (k === ':authority') headers.host = v;
-      else if (!k.startsWith(':')) headers[k] = headers[k] === undefined ? v : [headers[k]].flat().concat(v);
+      const name = k.toLowerCase();
+      if (name === ':method') method = v;
+      else if (name === ':path') path = v;
+      else if (name === ':authority') headers.host = v;
+      else if (!name.startsWith(':'))
+        headers[name] = headers[name] === undefined ? v : [headers[name]].flat().concat(v);
     }
-    // The cluster's host and port only: a :path like "//elsewhere/" must not leave the cluster.
-    const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send({
-      protocol: base.protocol,
-      hostname: base.hostname.replace(/^\[|\]$/g, ''),
-      port: base.port || (base.protocol === 'https:' ? 443 : 80),
-      path: path.startsWith('/') ? path : `/${path}`,
-      method,
-      headers,
-      signal: abort.signal,
-      timeout: call.timeoutMs > 0 ? call.timeoutMs : DEFAULT_CALL_TIMEOUT_MS,
-    });
-    req.on('timeout', () => req.destroy(new Error('http call timed out')));
-    req.on('error', () => finish(undefined));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => finish(undefined));
-      res.on('end', () => {
-        const trailers: HeaderPairs = Object.entries(res.trailers).map(([k, v]) => [k, String(v)]);
-        finish({
-          headers: responsePairs(res.statusCode ?? 0, res.headers),
-          body: new Uint8Array(Buffer.concat(chunks)),
-          trailers,
-        });
+    headers.host ??= base.host;
+    if (call.body.length > 0) headers['content-length'] = String(call.body.length);
+    else delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    try {
+      // The cluster's host and port only: a :path like "//elsewhere/" must not leave the cluster.
+      request = this.poolFor(base).request({
+        method,
+        path: path.startsWith('/') ? path : `/${path}`,
+        headers,
+        idleTimeoutMs: call.timeoutMs > 0 ? call.timeoutMs : DEFAULT_CALL_TIMEOUT_MS,
+      });
+    } catch {
+      finish(undefined); // a method or header the guest made up that HTTP cannot carry
+      return;
+    }
+    const sent = request;
+    this.inflight.add(sent);
+    sent.on('error', () => finish(undefined));
+    sent.on('response', (res: Http1Response) => {
+      const chunks: Uint8Array[] = [];
+      res.read({
+        data: (chunk) => void chunks.push(chunk),
+        error: () => finish(undefined),
+        end: () =>
+          finish({
+            headers: pairsOf(res.rawHeaders, res.statusCode),
+            body: new Uint8Array(Buffer.concat(chunks)),
+            trailers: pairsOf(res.rawTrailers),
+          }),
       });
     });
-    req.end(call.body.length > 0 ? call.body : undefined);
+    sent.end(call.body.length > 0 ? call.body : undefined);
   }
 
   setTickPeriod(periodMs: number, tick: () => void): void {
@@ -92,7 +123,8 @@ export class SidecarIO implements HostIO {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    for (const a of this.inflight) a.abort();
+    for (const request of this.inflight) request.destroy();
     this.inflight.clear();
+    for (const pool of this.pools.values()) pool.destroy();
   }
 }
