@@ -1,3 +1,4 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IdleCollector, obtainGc } from '../../src/memory.js';
@@ -27,5 +28,23 @@ describe('IdleCollector', () => {
   it('obtains V8 gc without leaving it exposed to other contexts', () => {
     expect(typeof obtainGc()).toBe('function');
     expect(runInNewContext('typeof gc')).toBe('undefined');
+  });
+
+  // Node 20's V8 reads any argument of gc() as "minor": a major request must reach it without one.
+  it.each([
+    ['major', constants.NODE_PERFORMANCE_GC_MAJOR],
+    ['minor', constants.NODE_PERFORMANCE_GC_MINOR],
+  ] as const)('a %s request runs that kind of collection', async (type, kind) => {
+    const collect = obtainGc()!;
+    const kinds = await new Promise<number[]>((resolve) => {
+      const observer = new PerformanceObserver((list) => {
+        observer.disconnect();
+        resolve(list.getEntries().map((e) => (e as { detail?: { kind: number } }).detail?.kind ?? -1));
+      });
+      observer.observe({ entryTypes: ['gc'] });
+      collect({ type });
+    });
+    expect(kinds).toContain(kind);
+    if (type === 'major') expect(kinds).not.toContain(constants.NODE_PERFORMANCE_GC_MINOR);
   });
 });
