@@ -5,10 +5,10 @@
  * the body framed by the content-length its headers carry (checked: a body that does not match it is
  * an error, never sent on to desynchronise the connection) or chunked. The response head is parsed
  * (head.ts), 1xx interim responses are skipped, and the body is decoded per read and handed to
- * UpstreamResponse. The connection goes back to the pool only after a complete exchange that both
+ * Http1Response. The connection goes back to the pool only after a complete exchange that both
  * sides framed and neither asked to close.
  *
- * Events: 'response' (UpstreamResponse), 'error' (Error: nothing of a response arrived), 'drain'.
+ * Events: 'response' (Http1Response), 'error' (Error: nothing of a response arrived), 'drain'.
  */
 import { EventEmitter } from 'node:events';
 import { ChunkedDecoder } from './chunked.js';
