@@ -19,6 +19,8 @@ export interface Sink {
   end(chunk?: Uint8Array): unknown;
   once(event: 'drain', listener: () => void): unknown;
   hasHeader(name: string): boolean;
+  /** ServerResponse says what a header holds (the upstream request need not). */
+  getHeader?(name: string): unknown;
   setHeader(name: string, value: number): unknown;
   addTrailers(trailers: Record<string, string | string[]>): void;
   flushHeaders(): void;
@@ -125,7 +127,7 @@ export function pumpBody(
     const end = ({ outcome, data }: BodyResult): void => {
       if (outcome.kind !== 'continue') return settle(outcome);
       // The whole body is known and nothing was sent yet: the length must be the body's own.
-      if (held && sink.hasHeader('content-length')) sink.setHeader('content-length', data.length);
+      if (held && lengthDiffers(sink, data.length)) sink.setHeader('content-length', data.length);
       const trailers = trailerPairs(source.rawTrailers);
       if (trailers.length === 0) {
         sink.end(data.length > 0 ? data : undefined);
@@ -162,6 +164,13 @@ export function pumpBody(
     resolve = res;
     reject = rej;
   });
+}
+
+/** The sink's headers carry a content-length other than `length` (setting one that is right costs). */
+function lengthDiffers(sink: Sink, length: number): boolean {
+  if (!sink.hasHeader('content-length')) return false;
+  const current = sink.getHeader?.('content-length');
+  return typeof current === 'number' ? current !== length : current !== String(length);
 }
 
 /**
