@@ -9,7 +9,9 @@
  * curl fetching only the 50 blobs (no manifests, no hashing, no fsync) is printed for scale.
  * Then: a warm restart through a counting proxy (time to ready, blob bytes at the wire), start-to-ready
  * with 0 modules, and idle RSS in --images-file mode and in cluster mode (test Kubernetes API server,
- * ConfigMap with the same 50 references).
+ * ConfigMap with the same 50 references); the files-mode figure beside a bare `node` that only waits.
+ * MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of another build> adds that build's cold sync and idle RSS
+ * in files mode, right after the last round (before/after in one run).
  *
  *   npx tsx bench/agent.ts     targets: cold sync <= 1.0x oras-go; warm restart 0 blob bytes;
  *                              idle RSS <= 60 MB (files) and <= 80 MB (cluster); 0-module start <= 300 ms
@@ -83,6 +85,26 @@ function spawnAgent(cli: string, args: string[], env: Record<string, string> = {
       reject(new Error(`the agent exited (${code}) before it was ready: ${stderr}`)),
     );
   });
+}
+
+interface IdleRss {
+  /** MB, IDLE_SOON_MS after ready */
+  soon: number;
+  /** MB, IDLE_SETTLED_MS after ready */
+  settled: number;
+  /** MB of a bare node process that only waits, started at ready and read at the same moment */
+  bare: number;
+}
+
+async function idleRss(agent: AgentRun): Promise<IdleRss> {
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, IDLE_SOON_MS));
+  const soon = rssMb(agent.child.pid!);
+  await new Promise((r) => setTimeout(r, IDLE_SETTLED_MS - IDLE_SOON_MS));
+  const settled = rssMb(agent.child.pid!);
+  const result = { soon, settled, bare: rssMb(bare.pid!) };
+  bare.kill();
+  return result;
 }
 
 const registry = await startRegistry();
@@ -164,8 +186,7 @@ try {
   const coldTimes: number[] = [];
   const ratios: number[] = [];
   let lastDir = '';
-  let filesIdleRss = NaN;
-  let filesSoonRss = NaN;
+  let filesIdle: IdleRss | undefined;
   await curlOnce(-1); // warm the registry's page cache
   if (oras) await orasOnce(-1);
   for (let round = 0; round < ROUNDS; round++) {
@@ -177,12 +198,18 @@ try {
     if (present !== MODULES) throw new Error(`cold sync ended with ${present} of ${MODULES} modules`);
     coldTimes.push(agent.readyMs);
     if (oras) ratios.push(agent.readyMs / orasTimes[round]!);
-    if (round === ROUNDS - 1) {
-      await new Promise((r) => setTimeout(r, IDLE_SOON_MS));
-      filesSoonRss = rssMb(agent.child.pid!);
-      await new Promise((r) => setTimeout(r, IDLE_SETTLED_MS - IDLE_SOON_MS));
-      filesIdleRss = rssMb(agent.child.pid!);
-    }
+    if (round === ROUNDS - 1) filesIdle = await idleRss(agent);
+    await agent.stop();
+  }
+
+  // Another build (MESHWASM_BENCH_BEFORE_CLI), the same cold sync and idle readings right after.
+  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
+  let beforeIdle: IdleRss | undefined;
+  if (beforeCli) {
+    const dir = join(work, 'agent-before');
+    const agent = await spawnAgent(beforeCli, agentArgs(dir, imagesFile));
+    if (agentModules(dir) !== MODULES) throw new Error('the build before did not sync every module');
+    beforeIdle = await idleRss(agent);
     await agent.stop();
   }
 
@@ -272,9 +299,12 @@ try {
   console.log(
     `  start to ready with 0 modules: ${ms(empty)}   ${list(emptyTimes)}   target <= 300 ms: ${verdict(empty <= 300)}`,
   );
-  console.log(
-    `  idle RSS, --images-file mode, ${MODULES} modules held: ${filesIdleRss.toFixed(1)} MB ${IDLE_SETTLED_MS / 1000} s after ready (${filesSoonRss.toFixed(1)} MB after ${IDLE_SOON_MS / 1000} s)   target <= 60 MB: ${verdict(filesIdleRss <= 60)}`,
-  );
+  const idleLine = (label: string, idle: IdleRss, target: string) =>
+    console.log(
+      `  idle RSS, --images-file mode, ${MODULES} modules held${label}: ${idle.settled.toFixed(1)} MB ${IDLE_SETTLED_MS / 1000} s after ready (${idle.soon.toFixed(1)} MB after ${IDLE_SOON_MS / 1000} s); bare node ${idle.bare.toFixed(1)} MB, agent / bare = ${(idle.settled / idle.bare).toFixed(2)}x${target}`,
+    );
+  idleLine('', filesIdle!, `   target <= 60 MB: ${verdict(filesIdle!.settled <= 60)}`);
+  if (beforeIdle) idleLine(' (build before)', beforeIdle, '');
   console.log(
     `  idle RSS, cluster mode (test API server, ConfigMap of ${MODULES}): ${clusterIdleRss.toFixed(1)} MB ${IDLE_SETTLED_MS / 1000} s after ready (${clusterSoonRss.toFixed(1)} MB after ${IDLE_SOON_MS / 1000} s)   target <= 80 MB: ${verdict(clusterIdleRss <= 80)}`,
   );
