@@ -7,6 +7,8 @@
  * module in a child process (target: under 150 MB, which shows streaming).
  *
  * Run alone: npx tsx bench/oci.ts [rounds]
+ * MESHWASM_BENCH_BEFORE_CLI=<another build's bin/meshwasm.js> times that build's pull in the same rounds,
+ * right after this one's (before/after from one run: the peer's own time swings by 30% between runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +32,10 @@ try {
   writeFileSync(modulePath, moduleWithCustomSection(32 * 1024 * 1024, 'bench'));
   const cli = buildCli();
   const noCredentials = join(work, 'none.json');
-  const meshwasm = (...args: string[]) =>
-    execFileSync(process.execPath, [cli, ...args, '--plain-http', '--registry-config', noCredentials], {
+  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
+  const meshwasm = (...args: string[]) => runCli(cli, args);
+  const runCli = (path: string, args: string[]) =>
+    execFileSync(process.execPath, [path, ...args, '--plain-http', '--registry-config', noCredentials], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
   const times = {
@@ -40,6 +44,7 @@ try {
     push: [] as number[],
     curlPush: [] as number[],
     pull: [] as number[],
+    beforePull: [] as number[],
     curlPull: [] as number[],
   };
   let layerDigest = '';
@@ -91,6 +96,14 @@ try {
       await timed(async () => meshwasm('pull', `${registry.host}/bench/push-${round}:v1`, '-o', out)),
     );
     rmSync(out);
+    if (beforeCli) {
+      times.beforePull.push(
+        await timed(async () =>
+          runCli(beforeCli, ['pull', `${registry.host}/bench/push-${round}:v1`, '-o', out]),
+        ),
+      );
+      rmSync(out);
+    }
 
     const curlOut = join(work, `curl-${round}.wasm`);
     times.curlPull.push(
@@ -115,6 +128,10 @@ try {
   console.log(
     `  the library alone, in this process: push ${ms(median(times.libPush))} (${(median(times.libPush) / median(times.curlPush)).toFixed(2)}x), pull ${ms(median(times.libPull))} (${(median(times.libPull) / median(times.curlPull)).toFixed(2)}x)`,
   );
+  if (beforeCli)
+    console.log(
+      `  pull by the build before (${beforeCli}), same rounds: ${ms(median(times.beforePull))}  ratio ${(median(times.beforePull) / median(times.curlPull)).toFixed(2)}x`,
+    );
   console.log(
     '  (meshwasm push also validates the module and uploads config and manifest; pull also verifies the manifest and the Wasm)',
   );
