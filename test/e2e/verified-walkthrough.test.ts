@@ -255,12 +255,13 @@ describe.runIf(!process.env.KUBECONFIG)('signed filters, end to end', () => {
     expect(cond(refused, 'Ready')?.reason).toBe('SignatureRejected');
     expect(await envoyFilter('unsigned-filter')).toBeUndefined();
     expect(await imagesList()).not.toContain(unsigned);
-    const events = (await client.list<Obj>(Resources.events, 'default')).items;
-    expect(
-      events.some(
+    // The controller writes the Event right after the status it reports, so it may land a moment later.
+    const warned = await until('the SignatureVerificationFailed Event', async () =>
+      (await client.list<Obj>(Resources.events, 'default')).items.some(
         (e) => e.involvedObject?.name === 'unsigned-filter' && e.reason === 'SignatureVerificationFailed',
       ),
-    ).toBe(true);
+    );
+    expect(warned).toBe(true);
     for (const node of nodes)
       expect(filesOn(node).filter((f) => f.includes(digestHex(unsigned)))).toEqual([]);
   });
