@@ -23,6 +23,14 @@ export interface Endpoint {
   lookup?: LookupFunction;
 }
 
+/** Host and port to connect to for an http: or https: URL (brackets off an IPv6 host, default ports). */
+export function addressOf(url: URL): { host: string; port: number } {
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+  };
+}
+
 /** What the connection reports to the request it carries. */
 export interface ConnectionOwner {
   onData(chunk: Buffer): void;

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type tls from 'node:tls';
-import type { Endpoint } from '../http1/connection.js';
+import { addressOf, type Endpoint } from '../http1/connection.js';
 import { Http1Pool } from '../http1/pool.js';
 import type { Http1Request } from '../http1/request.js';
 import type { Http1Response } from '../http1/response.js';
@@ -40,8 +40,7 @@ export class SidecarIO implements HostIO {
     if (pool) return pool;
     const https = base.protocol === 'https:';
     const endpoint: Endpoint = {
-      host: base.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(base.port || (https ? 443 : 80)),
+      ...addressOf(base),
       // node:tls only for https clusters (a require: a callout is started synchronously).
       ...(https
         ? {

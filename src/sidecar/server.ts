@@ -11,6 +11,7 @@ import { createLogger } from '../log.js';
 import type { LogLevelName, MetricValue } from '../runtime/index.js';
 import { loadChain, type LoadedFilter } from './chain.js';
 import { Exchange } from './exchange.js';
+import { addressOf } from '../http1/connection.js';
 import { Http1Pool } from '../http1/pool.js';
 import type { FilterSpec } from './spec.js';
 
@@ -80,10 +81,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   // Socket buffers of 1 MiB: with Node's 16 KiB default every 64 KiB read overflows the write side, so a
   // large body would stop and restart its source once per chunk (a drain round trip each time).
-  const pool = new Http1Pool(
-    { host: upstream.hostname.replace(/^\[|\]$/g, ''), port: Number(upstream.port || 80) },
-    { socketBufferBytes: SOCKET_BUFFER_BYTES, peer: 'the upstream' },
-  );
+  const pool = new Http1Pool(addressOf(upstream), {
+    socketBufferBytes: SOCKET_BUFFER_BYTES,
+    peer: 'the upstream',
+  });
   const context = {
     upstream,
     pool,

@@ -15,7 +15,7 @@ import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import { MeshwasmError } from '../../errors.js';
-import type { Endpoint } from '../../http1/connection.js';
+import { addressOf, type Endpoint } from '../../http1/connection.js';
 import { Http1Pool } from '../../http1/pool.js';
 import type { Http1Request } from '../../http1/request.js';
 import type { Http1Response } from '../../http1/response.js';
@@ -111,8 +111,7 @@ export class Transport {
     if (pool) return pool;
     const https = url.protocol === 'https:';
     const endpoint: Endpoint = {
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(url.port || (https ? 443 : 80)),
+      ...addressOf(url),
       ...(https ? { tls: this.loadedTls() } : {}),
       ...(guard ? { lookup: guardedLookup(this.dns!, url.host, guard) } : {}),
     };
@@ -274,23 +273,26 @@ export function parseRetryAfter(value: string | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function errorCode(err: unknown): string | undefined {
+/** The error and the causes under it (a few levels: the socket's error sits under the client's). */
+function* causes(err: unknown): Generator<unknown> {
   let e: unknown = err;
   for (let depth = 0; e && depth < 4; depth++) {
+    yield e;
+    e = (e as { cause?: unknown }).cause;
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (const e of causes(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
 }
 
 /** A MeshwasmError the failure is or carries as its cause (the address guard's refusal, from the socket). */
 function ownError(err: unknown): MeshwasmError | undefined {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 4; depth++) {
-    if (e instanceof MeshwasmError) return e;
-    e = (e as { cause?: unknown }).cause;
-  }
+  for (const e of causes(err)) if (e instanceof MeshwasmError) return e;
   return undefined;
 }
 
