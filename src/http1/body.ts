@@ -1,7 +1,7 @@
 /**
  * A message body as a reader takes it: pieces through `data`, then exactly one of `end` and `error`;
- * `pause`/`resume` are the backpressure. The client's responses (response.ts) are one; the sidecar
- * adapts node:http's IncomingMessage to it too (src/sidecar/body-source.ts).
+ * `pause`/`resume` are the backpressure. Both bodies that arrive are one (incoming-body.ts): the
+ * client's responses (response.ts) and the server's requests (server.ts).
  */
 export interface BodyHandlers {
   data(chunk: Uint8Array): void;

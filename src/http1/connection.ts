@@ -1,16 +1,11 @@
 /**
- * One connection to a server, plain TCP or TLS. A TCP connection is read into buffers of our own (net's
- * `onread`) rather than Node's fixed 64 KiB ones: a fast server fills a 1 MiB buffer per read, so a large
- * body costs a few dozen reads and body callbacks instead of hundreds (this, not the parsing, is what
- * node:http's client costs on a large download). TLS sockets decrypt into buffers of their own, so they
- * are read through 'data'. What was read goes to the connection's current owner (the request it
+ * One connection to a server, plain TCP or TLS. A TCP connection is read into buffers of our own
+ * (read-buffer.ts); TLS sockets decrypt into buffers of their own, so they are read through 'data'. What was read goes to the connection's current owner (the request it
  * carries), or closes the connection if it arrives while it is idle.
  */
 import { connect, isIP, type LookupFunction, type NetConnectOpts, type Socket } from 'node:net';
 import type { ConnectionOptions, connect as tlsConnect } from 'node:tls';
-
-const SMALL_READ = 64 * 1024;
-const LARGE_READ = 1024 * 1024;
+import { ReadBuffer } from './read-buffer.js';
 
 /** Where connections go. */
 export interface Endpoint {
@@ -47,8 +42,7 @@ export class Connection {
   owner: ConnectionOwner | undefined;
   /** Requests this connection has carried (a reused one may have been closed by the server meanwhile). */
   uses = 0;
-  /** Where the next read goes; handed out or reused after each read (see onRead). */
-  private buffer: Buffer = Buffer.allocUnsafe(SMALL_READ);
+  private readonly reads = new ReadBuffer();
 
   constructor(endpoint: Endpoint, socketBufferBytes: number, onGone: (c: Connection) => void) {
     const { host, port, lookup } = endpoint;
@@ -72,7 +66,13 @@ export class Connection {
         noDelay: true,
         highWaterMark: socketBufferBytes,
         ...(lookup ? { lookup } : {}),
-        onread: { buffer: () => this.buffer, callback: (n: number) => this.onRead(n) },
+        onread: {
+          buffer: () => this.reads.current,
+          callback: (n: number) => {
+            this.deliver(this.reads.take(n));
+            return true;
+          },
+        },
       } as NetConnectOpts);
     }
     this.socket.on('end', () => {
@@ -94,32 +94,11 @@ export class Connection {
   }
 
   /**
-   * The bytes are handed to the owner as a view of the read buffer when they fill a good part of it
-   * (a fresh buffer takes its place), or copied out when they are few, so a small read never pins a
-   * large buffer while it waits in a write queue (at most 4x the bytes are held). Reads that fill more
-   * than the small buffer switch to large buffers; small ones switch back.
-   */
-  private onRead(n: number): boolean {
-    const read = this.buffer;
-    let chunk: Buffer;
-    let reusable: Buffer | undefined;
-    if (n * 4 < read.length) {
-      chunk = Buffer.allocUnsafe(n);
-      read.copy(chunk, 0, 0, n);
-      reusable = read;
-    } else chunk = read.subarray(0, n);
-    const size = n >= SMALL_READ ? LARGE_READ : SMALL_READ;
-    this.buffer = reusable?.length === size ? reusable : Buffer.allocUnsafe(size);
-    this.deliver(chunk);
-    return true;
-  }
-
-  /**
    * Going idle in its pool: a large read buffer is given back (a small one takes its place), so idle
    * connections do not each hold 1 MiB until they close, and the next collection can free it.
    */
   idle(): void {
-    if (this.buffer.length > SMALL_READ) this.buffer = Buffer.allocUnsafe(SMALL_READ);
+    this.reads.shrink();
   }
 
   private deliver(chunk: Buffer): void {

@@ -15,6 +15,7 @@ import { ChunkedDecoder } from './chunked.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { headEnd, MalformedResponse, MAX_HEAD_BYTES, parseResponseHead, type Framing } from './head.js';
 import { Http1Response } from './response.js';
+import { checkHeader, invalid, TOKEN } from './validate.js';
 
 export interface Http1RequestOptions {
   method: string;
@@ -33,9 +34,6 @@ export interface ConnectionSource {
   readonly peer: string;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// What Node's validateHeaderValue refuses (checked here: importing node:http for it loads its whole stack).
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // What Node's own client refuses in a path (spaces, control characters, anything above latin1).
 const BAD_PATH = /[^\u0021-\u00ff]/;
 // Methods whose requests Node's client (and so the sidecar before) sent with content-length: 0 when empty.
@@ -47,10 +45,6 @@ function withCause(err: Error, cause: Error | undefined): Error {
   if (!cause) return err;
   const code = (cause as { code?: unknown }).code;
   return Object.assign(err, { cause }, typeof code === 'string' ? { code } : {});
-}
-
-function invalid(code: string, message: string): Error {
-  return Object.assign(new TypeError(message), { code });
 }
 
 export class Http1Request extends EventEmitter implements ConnectionOwner {
@@ -85,16 +79,7 @@ export class Http1Request extends EventEmitter implements ConnectionOwner {
       throw invalid('ERR_INVALID_HTTP_TOKEN', `invalid method ${options.method}`);
     if (BAD_PATH.test(options.path))
       throw invalid('ERR_UNESCAPED_CHARACTERS', 'Request path contains unescaped characters');
-    for (const [name, value] of Object.entries(options.headers)) {
-      if (!TOKEN.test(name))
-        throw invalid('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (typeof v !== 'string')
-          throw invalid('ERR_HTTP_INVALID_HEADER_VALUE', `Invalid value "${v}" for header "${name}"`);
-        if (BAD_VALUE.test(v))
-          throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
-      }
-    }
+    for (const [name, value] of Object.entries(options.headers)) checkHeader(name, value);
     this.headers = { ...options.headers };
     this.connection = this.attach(pool.acquire(false));
   }

@@ -1,101 +1,21 @@
 /**
- * A server's response as the caller reads it (the sidecar's exchange, the registry transport): the head at once, then the body as the pieces each
- * socket read decoded, with the end reported in the same turn as the last piece when it came in the
- * same read. Pieces wait (and the socket stops reading) until the exchange starts reading or while it
- * has paused, so nothing is lost while a filter holds the headers.
+ * A server's response as the caller reads it (the sidecar's exchange, the registry transport): the
+ * head at once, then the body (IncomingBody).
  */
-import type { BodyHandlers, BodySource } from './body.js';
 import type { ResponseHead } from './head.js';
+import { IncomingBody, type FlowControl } from './incoming-body.js';
 
-export interface FlowControl {
-  pause(): void;
-  resume(): void;
-}
+export type { FlowControl };
 
-export class Http1Response implements BodySource {
+export class Http1Response extends IncomingBody {
   readonly statusCode: number;
   readonly rawHeaders: string[];
   readonly headers: Record<string, string>;
-  rawTrailers: string[] = [];
-  /** Told when the body fails after the head (the server went away mid-body): for the log. */
-  onFail: ((err: Error) => void) | undefined;
-  private handlers: BodyHandlers | undefined;
-  private readonly queue: Uint8Array[] = [];
-  private ended = false;
-  private failure: Error | undefined;
-  private paused = false;
-  private socketStopped = false;
-  private finished = false;
 
-  constructor(
-    head: ResponseHead,
-    private readonly flow: FlowControl,
-  ) {
+  constructor(head: ResponseHead, flow: FlowControl) {
+    super(flow);
     this.statusCode = head.statusCode;
     this.rawHeaders = head.rawHeaders;
     this.headers = head.headers;
-  }
-
-  read(handlers: BodyHandlers): void {
-    this.handlers = handlers;
-    this.resume();
-  }
-
-  pause(): void {
-    this.paused = true;
-    this.stopSocket();
-  }
-
-  resume(): void {
-    this.paused = false;
-    this.deliver();
-    // Only a socket this response stopped is started again: resuming a reading socket is not free.
-    if (!this.paused && !this.finished && this.socketStopped) {
-      this.socketStopped = false;
-      this.flow.resume();
-    }
-  }
-
-  private stopSocket(): void {
-    if (this.socketStopped) return;
-    this.socketStopped = true;
-    this.flow.pause();
-  }
-
-  /** Nothing more is wanted: pieces are dropped from now on. */
-  discard(): void {
-    this.handlers = undefined;
-    this.queue.length = 0;
-    this.finished = true;
-  }
-
-  /** From the reader: the pieces of one read, and whether the body ended with them. */
-  push(pieces: Uint8Array[], end: boolean): void {
-    if (this.finished) return;
-    for (const piece of pieces) if (piece.length > 0) this.queue.push(piece);
-    if (end) this.ended = true;
-    this.deliver();
-    if (this.paused || !this.handlers) this.stopSocket();
-  }
-
-  fail(err: Error): void {
-    if (this.finished || this.ended) return;
-    this.failure = err;
-    this.onFail?.(err);
-    this.deliver();
-  }
-
-  private deliver(): void {
-    const h = this.handlers;
-    if (!h || this.finished) return;
-    while (this.queue.length > 0 && !this.paused && this.handlers === h) h.data(this.queue.shift()!);
-    if (this.queue.length > 0 || this.handlers !== h || this.finished) return;
-    if (this.ended) {
-      this.finished = true;
-      h.end();
-    } else if (this.failure) {
-      this.finished = true;
-      h.error(this.failure);
-    }
   }
 }

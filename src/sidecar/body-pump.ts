@@ -7,13 +7,13 @@
  * Backpressure pauses the source. Framing: see `Framing` and exchange.ts.
  */
 import type { Direction } from '../runtime/index.js';
-import type { BodySource } from './body-source.js';
+import type { BodySource } from '../http1/body.js';
 import { headerRecord, trailerPairs } from './headers.js';
 import { CONTINUE, type BodyResult, type Outcome, type StreamChain } from './stream-chain.js';
 
 const EMPTY = new Uint8Array(0);
 
-/** Where a body goes: the upstream request (src/http1/request.ts) or the client's ServerResponse. */
+/** Where a body goes: the upstream request (src/http1/request.ts) or the client's reply (src/http1/reply.ts). */
 export interface Sink {
   write(chunk: Uint8Array): boolean;
   end(chunk?: Uint8Array): unknown;

@@ -8,15 +8,15 @@
  * a fail-closed filter's failure becomes a 503 (or a reset once the response has started). Nothing
  * here throws into the server.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../errors.js';
 import type { HeaderPairs, LocalResponse } from '../runtime/index.js';
 import { flushHeadersSoon, pipeBody, pumpBody } from './body-pump.js';
-import { incomingSource } from './body-source.js';
 import type { Http1Pool } from '../http1/pool.js';
 import type { Http1Request } from '../http1/request.js';
 import type { Http1Response } from '../http1/response.js';
+import type { ServerReply } from '../http1/reply.js';
+import type { ServerRequest } from '../http1/server.js';
 import { FailClosed, StreamChain, type ChainSettings, type Outcome } from './stream-chain.js';
 import { SocketStreamInfo } from './stream-info.js';
 import { applyHeaders, headerRecord, pseudo, requestPairs, responsePairs } from './headers.js';
@@ -49,8 +49,8 @@ export class Exchange {
 
   constructor(
     private readonly ctx: ExchangeContext,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: ServerRequest,
+    private readonly res: ServerReply,
   ) {
     this.chain = new StreamChain(ctx, this.requestId);
     res.on('close', () => this.finish());
@@ -103,9 +103,9 @@ export class Exchange {
       return;
     }
     if (!hold) flushHeadersSoon(ureq);
-    if (!readBody) pipeBody(incomingSource(req), ureq);
+    if (!readBody) pipeBody(req.body, ureq);
     else {
-      const pumped = pumpBody(this.chain, 'request', incomingSource(req), ureq, hold);
+      const pumped = pumpBody(this.chain, 'request', req.body, ureq, hold);
       const result = pumped instanceof Promise ? await pumped : pumped;
       if (result.kind !== 'continue') this.conclude(result);
     }

@@ -1,9 +1,8 @@
 /**
- * Conversion between Node's HTTP/1.1 messages and the header maps filters see, which follow Envoy's
+ * Conversion between HTTP/1.1 messages (src/http1) and the header maps filters see, which follow Envoy's
  * HTTP/2 style: pseudo-headers (:method, :path, :authority, :scheme / :status) first, lower-case names,
  * and no hop-by-hop headers (those belong to one connection, not to the message).
  */
-import type { IncomingMessage, OutgoingMessage } from 'node:http';
 import type { HeaderPairs } from '../runtime/index.js';
 
 const HOP_BY_HOP = new Set([
@@ -28,15 +27,36 @@ function rawPairs(raw: string[], skip: Set<string>): HeaderPairs {
 }
 
 const SKIP_HOST = new Set(['host']);
+const SKIP_HOST_AND_EXPECT = new Set(['host', 'expect']);
+
+/** What requestPairs reads of a request (src/http1/server.ts's ServerRequest). */
+export interface RequestLike {
+  method: string;
+  url: string;
+  headers: Record<string, string | undefined>;
+  rawHeaders: string[];
+}
+
+/** What applyHeaders needs of a message whose head has not been sent. */
+export interface HeaderTarget {
+  getHeaderNames(): string[];
+  removeHeader(name: string): void;
+  setHeader(name: string, value: string | string[]): unknown;
+}
 const SKIP_NONE = new Set<string>();
 
-export function requestPairs(req: IncomingMessage, defaultAuthority: string): HeaderPairs {
+/**
+ * `expect: 100-continue` was answered by the server (as Envoy answers it by default, and removes it):
+ * it is not passed on.
+ */
+export function requestPairs(req: RequestLike, defaultAuthority: string): HeaderPairs {
+  const skip = req.headers.expect?.toLowerCase() === '100-continue' ? SKIP_HOST_AND_EXPECT : SKIP_HOST;
   return [
-    [':method', req.method ?? 'GET'],
-    [':path', req.url ?? '/'],
+    [':method', req.method],
+    [':path', req.url],
     [':authority', req.headers.host ?? defaultAuthority],
     [':scheme', 'http'],
-    ...rawPairs(req.rawHeaders, SKIP_HOST),
+    ...rawPairs(req.rawHeaders, skip),
   ];
 }
 
@@ -65,7 +85,7 @@ export function pseudo(pairs: HeaderPairs, name: string): string | undefined {
 }
 
 /** Replaces every header of an unsent message with `pairs`. */
-export function applyHeaders(msg: OutgoingMessage, pairs: HeaderPairs): void {
+export function applyHeaders(msg: HeaderTarget, pairs: HeaderPairs): void {
   for (const name of msg.getHeaderNames()) msg.removeHeader(name);
   for (const [k, v] of Object.entries(headerRecord(pairs))) msg.setHeader(k, v);
 }

@@ -1,10 +1,8 @@
 /**
- * `meshwasm run`'s reverse proxy: a node:http server that sends every request through the filter chain
+ * `meshwasm run`'s reverse proxy: an HTTP/1.1 server (src/http1/server.ts) that sends every request through the filter chain
  * to one upstream. `startSidecar` resolves once it listens; `close()` stops accepting, lets in-flight
  * requests finish (bounded by a grace period) and tears the filter VMs down.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import { MeshwasmError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -13,6 +11,8 @@ import { loadChain, type LoadedFilter } from './chain.js';
 import { Exchange } from './exchange.js';
 import { addressOf } from '../http1/connection.js';
 import { Http1Pool } from '../http1/pool.js';
+import type { ServerReply } from '../http1/reply.js';
+import { Http1Server } from '../http1/server.js';
 import type { FilterSpec } from './spec.js';
 
 /** Envoy buffers far less by default (1 MiB per connection); a local tool can afford more. */
@@ -93,32 +93,28 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     maxBufferedBytes: options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES,
   };
   // Responses in flight, so a shutdown can ask their connections to close after them.
-  const inflight = new Set<ServerResponse>();
+  const inflight = new Set<ServerReply>();
   let stopping = false;
-  const server: Server = createServer({ keepAlive: true, highWaterMark: SOCKET_BUFFER_BYTES }, (req, res) => {
-    inflight.add(res);
-    res.on('close', () => inflight.delete(res));
-    if (stopping) res.shouldKeepAlive = false;
-    void new Exchange(context, req, res).run();
-  });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) =>
-      reject(
-        new MeshwasmError(
-          'USAGE',
-          `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`,
-          {
-            hint: 'pick a free port with --listen HOST:PORT',
-          },
-        ),
-      ),
+  const server = new Http1Server(
+    (req, res) => {
+      inflight.add(res);
+      res.on('close', () => inflight.delete(res));
+      if (stopping) res.shouldKeepAlive = false;
+      void new Exchange(context, req, res).run();
+    },
+    {
+      socketBufferBytes: SOCKET_BUFFER_BYTES,
+      onClientError: (err, socket) =>
+        logger.debug({ err: err.message, status: err.status, client: socket.remoteAddress }, 'bad request'),
+    },
+  );
+  const address = await server.listen(options.port ?? 0, options.host ?? '127.0.0.1').catch((err: Error) => {
+    throw new MeshwasmError(
+      'USAGE',
+      `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.message}`,
+      { hint: 'pick a free port with --listen HOST:PORT' },
     );
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
-  const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info(
     { listen: `${host}:${address.port}`, upstream: upstream.origin, filters: filters.map((f) => f.name) },
@@ -135,8 +131,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       (closing ??= (async () => {
         stopping = true;
         for (const res of inflight) if (!res.headersSent) res.shouldKeepAlive = false;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = server.close();
         const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
         await closed;
         clearTimeout(grace);
