@@ -1,10 +1,10 @@
 /**
  * /healthz (the process answers), /readyz (the first sync has finished) and /metrics (Prometheus text)
- * for the kubelet's probes and for scraping. Status details are JSON, without secrets.
+ * for the kubelet's probes and for scraping. Status details are JSON, without secrets. Served by our
+ * own HTTP/1.1 server (src/http1/server.ts): in --images-file mode the agent then never loads node:http.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from '../metrics/index.js';
+import { Http1Server } from '../http1/server.js';
 
 export interface HealthServer {
   port: number;
@@ -18,8 +18,8 @@ export async function startHealthServer(options: {
   status: () => unknown;
   registry: Registry;
 }): Promise<HealthServer> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+  const server = new Http1Server((req, res) => {
+    const path = req.url.split('?')[0];
     const json = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(`${JSON.stringify(body)}\n`);
@@ -44,19 +44,13 @@ export async function startHealthServer(options: {
         });
     } else json(404, { error: `no such path ${path}; try /healthz, /readyz or /metrics` });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const address = await server.listen(options.port, options.host);
   return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    port: address.port,
+    close: () => {
+      const closed = server.close();
+      server.closeAllConnections();
+      return closed;
+    },
   };
 }

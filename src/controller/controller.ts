@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Server } from 'node:http';
 import type { KubeConnection } from '../kube/config.js';
 import { Gauge } from '../metrics/index.js';
 import { createLogger, type Logger } from '../log.js';
@@ -25,6 +24,7 @@ import { createMetrics, type ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconciler.js';
 import { startHealthServer } from './server.js';
+import type { Http1Server } from '../http1/server.js';
 import type { VerificationPolicy } from '../sign/policy.js';
 import type { ModuleResolver, Resolver, SignatureVerifier } from './types.js';
 import { runWorker } from './worker.js';
@@ -206,7 +206,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
     log,
   );
 
-  let server: Server | undefined;
+  let server: Http1Server | undefined;
   let boundPort: number | undefined;
   if (options.port !== undefined) {
     const started = await startHealthServer(
@@ -263,7 +263,7 @@ export async function startController(options: ControllerOptions = {}): Promise<
       await Promise.all(workers);
       await Promise.all([...caches.required, ...caches.optional].map((i) => i.stop()));
       await Promise.all(optionalStarts);
-      if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+      if (server) await server.close(); // idle connections close; a scrape in flight finishes
       client.close();
       log.info({ identity }, 'controller stopped');
     },

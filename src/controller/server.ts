@@ -1,16 +1,15 @@
 /** /healthz (process alive), /readyz (caches synced, or standing by for the lease) and /metrics. */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from '../metrics/index.js';
+import { Http1Server } from '../http1/server.js';
 
 export async function startHealthServer(
   port: number,
   host: string,
   registry: Registry,
   ready: () => boolean,
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+): Promise<{ server: Http1Server; port: number }> {
+  const server = new Http1Server((req, res) => {
+    const path = req.url.split('?')[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
@@ -25,9 +24,6 @@ export async function startHealthServer(
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+  const address = await server.listen(port, host);
+  return { server, port: address.port };
 }

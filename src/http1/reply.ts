@@ -28,19 +28,54 @@ export interface ReplyChannel {
 }
 
 const REASONS: Record<number, string> = {
-  100: 'Continue', 101: 'Switching Protocols', 103: 'Early Hints',
-  200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information', 204: 'No Content',
-  205: 'Reset Content', 206: 'Partial Content',
-  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
-  307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone', 411: 'Length Required',
-  412: 'Precondition Failed', 413: 'Payload Too Large', 414: 'URI Too Long', 415: 'Unsupported Media Type',
-  416: 'Range Not Satisfiable', 417: 'Expectation Failed', 418: "I'm a Teapot", 421: 'Misdirected Request',
-  422: 'Unprocessable Entity', 425: 'Too Early', 426: 'Upgrade Required', 428: 'Precondition Required',
-  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 451: 'Unavailable For Legal Reasons',
-  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-  504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+  100: 'Continue',
+  101: 'Switching Protocols',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  203: 'Non-Authoritative Information',
+  204: 'No Content',
+  205: 'Reset Content',
+  206: 'Partial Content',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  418: "I'm a Teapot",
+  421: 'Misdirected Request',
+  422: 'Unprocessable Entity',
+  425: 'Too Early',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  451: 'Unavailable For Legal Reasons',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
 };
 
 /** The reason phrase sent for a status (clients ignore it; RFC 9112 lets it be empty). */
@@ -62,6 +97,8 @@ function httpDate(): string {
 }
 
 type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+const EMPTY = Buffer.alloc(0);
 
 export class ServerReply extends EventEmitter {
   statusCode = 200;
@@ -103,7 +140,8 @@ export class ServerReply extends EventEmitter {
 
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'Cannot set headers after they are sent');
-    const v = typeof value === 'number' ? String(value) : Array.isArray(value) ? [...value] : (value as string);
+    const v =
+      typeof value === 'number' ? String(value) : Array.isArray(value) ? [...value] : (value as string);
     checkHeader(name, v);
     this.fields.set(name.toLowerCase(), [name, v]);
     return this;
@@ -263,4 +301,3 @@ export class ServerReply extends EventEmitter {
   }
 }
 
-const EMPTY = Buffer.alloc(0);

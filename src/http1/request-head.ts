@@ -28,13 +28,15 @@ export interface RequestHead {
 export class BadRequest extends Error {
   override readonly name = 'BadRequest';
   constructor(
-    readonly status: 400 | 417 | 431 | 501,
+    readonly status: 400 | 408 | 417 | 431 | 501,
     message: string,
   ) {
     super(message);
   }
 }
 
+// Control characters are what the target may not hold.
+// eslint-disable-next-line no-control-regex
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 
 /** Parses a complete head (`text` ends with the blank line, latin1-decoded). Throws BadRequest. */

@@ -219,7 +219,9 @@ class ServerConnection implements ReplyChannel {
     this.state = 'head';
     // Before the first request the client gets as long as for a head; between requests, the keep-alive time.
     this.socket.setTimeout(
-      this.served === 0 ? (this.options.headersTimeoutMs ?? 60_000) : (this.options.keepAliveTimeoutMs ?? 5000),
+      this.served === 0
+        ? (this.options.headersTimeoutMs ?? 60_000)
+        : (this.options.keepAliveTimeoutMs ?? 5000),
     );
   }
 
@@ -257,7 +259,7 @@ class ServerConnection implements ReplyChannel {
       return this.refuse(new BadRequest(431, `the request head is larger than ${MAX_HEAD_BYTES} bytes`));
     const timeout = this.options.headersTimeoutMs ?? 60_000;
     if (Date.now() - this.headStarted > timeout)
-      return this.refuse(new BadRequest(400, `the request head took longer than ${timeout} ms`));
+      return this.refuse(new BadRequest(408, `the request head took longer than ${timeout} ms`));
     if (end < 0) {
       this.headBytes = bytes;
       return;
@@ -372,7 +374,7 @@ class ServerConnection implements ReplyChannel {
 
   private onTimeout(): void {
     if (this.state !== 'head') return;
-    if (this.headBytes) this.refuse(new BadRequest(400, 'the request head was not completed in time'));
+    if (this.headBytes) this.refuse(new BadRequest(408, 'the request head was not completed in time'));
     else this.socket.destroy();
   }
 

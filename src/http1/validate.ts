@@ -19,6 +19,7 @@ export function checkHeader(name: string, value: unknown): void {
   for (const v of Array.isArray(value) ? value : [value]) {
     if (typeof v !== 'string')
       throw invalid('ERR_HTTP_INVALID_HEADER_VALUE', `Invalid value "${v}" for header "${name}"`);
-    if (BAD_VALUE.test(v)) throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+    if (BAD_VALUE.test(v))
+      throw invalid('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
   }
 }

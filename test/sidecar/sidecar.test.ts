@@ -1,6 +1,7 @@
 /** The sidecar as a library (startSidecar), with real upstreams over real HTTP. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
@@ -54,6 +55,22 @@ describe('startSidecar', () => {
     const body = new Uint8Array(await res.arrayBuffer());
     expect(body.length).toBe(64 * 16 * 1024);
     for (let i = 0; i < 64; i++) expect(body[i * 16 * 1024]).toBe(i);
+  });
+
+  it('answers expect: 100-continue itself and does not pass it on, as Envoy does', async () => {
+    const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
+    const socket = connect(s.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.write('POST /continue HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+    while (!text.includes('\r\n\r\n')) await new Promise((r) => setTimeout(r, 10));
+    expect(text).toBe('HTTP/1.1 100 Continue\r\n\r\n'); // before any byte of the body was sent
+    socket.write('abcd');
+    while (!text.endsWith('len=4')) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    const seen = upstream.requests.find((r) => r.url === '/continue')!;
+    expect(seen.body).toBe('abcd');
+    expect(seen.headers.expect).toBeUndefined();
   });
 
   it('forwards a large request body (content-length kept exact)', async () => {
