@@ -197,6 +197,8 @@ async function bodies(): Promise<void> {
   const pipe = await startTcpPipe(upstream.url);
   const plain = await startSidecar(upstream.url, []);
   const filtered = await startSidecar(upstream.url, FILTER_ARGS);
+  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
+  const before = beforeCli ? await startSidecar(upstream.url, FILTER_ARGS, beforeCli) : undefined;
   try {
     const rounds = Math.max(1, ROUNDS);
     const t = largeBodies(
@@ -205,6 +207,7 @@ async function bodies(): Promise<void> {
         proxy: { url: proxy.url, pid: proxy.child.pid! },
         pipe: { url: pipe.url, pid: pipe.child.pid! },
         sidecar: { url: filtered.url, pid: filtered.child.pid! },
+        ...(before ? { before: { url: before.url, pid: before.child.pid! } } : {}),
       },
       rounds,
     );
@@ -222,12 +225,14 @@ async function bodies(): Promise<void> {
       console.log(
         `  ${what}: direct ${fmt(direct[key], 3)} s, node:http proxy ${fmt(floor[key], 3)} s, sidecar ${fmt(sidecar[key], 3)} s;` +
           ` throughput vs direct: sidecar ${fmt(direct[key] / sidecar[key])}x (target >= 0.5),` +
-          ` node:http proxy ${fmt(direct[key] / floor[key])}x, TCP pipe ${fmt(direct[key] / ceiling[key])}x`,
+          ` node:http proxy ${fmt(direct[key] / floor[key])}x, TCP pipe ${fmt(direct[key] / ceiling[key])}x` +
+          (t.before ? `; build before ${fmt(direct[key] / t.before[key])}x` : ''),
       );
       // CPU seconds of the serving process per transfer: far less sensitive to other load on the machine.
       console.log(
         `    CPU per ${key}: upstream (direct) ${fmt(direct[`${key}Cpu`], 3)} s, node:http proxy ${fmt(floor[`${key}Cpu`], 3)} s,` +
-          ` TCP pipe ${fmt(ceiling[`${key}Cpu`], 3)} s, sidecar ${fmt(sidecar[`${key}Cpu`], 3)} s`,
+          ` TCP pipe ${fmt(ceiling[`${key}Cpu`], 3)} s, sidecar ${fmt(sidecar[`${key}Cpu`], 3)} s` +
+          (t.before ? `, build before ${fmt(t.before[`${key}Cpu`], 3)} s` : ''),
       );
     }
     console.log(`  sidecar peak RSS over both ${fmt(rss, 1)} MB (target < 150)`);
@@ -238,7 +243,8 @@ async function bodies(): Promise<void> {
         ` ${fmt(plainMs)} ms without a filter, ${fmt(filteredMs)} ms with the header filter`,
     );
   } finally {
-    for (const p of [filtered, plain, pipe, proxy, upstream]) p.child.kill('SIGTERM');
+    for (const p of [filtered, plain, pipe, proxy, upstream, ...(before ? [before] : [])])
+      p.child.kill('SIGTERM');
   }
 }
 

@@ -4,7 +4,8 @@
  *     through the sidecar with the header filter (its body callbacks return Continue); target >= 0.5x;
  *     a minimal node:http proxy (pipe both ways, 1 MiB socket buffers) is measured alongside, as the floor
  *     of any proxy written on Node's http stack, and a TCP pipe (net.Socket both ways, no HTTP at all, 1 MiB
- *     reads), as the ceiling of any proxy in a Node process: it copies each byte in and out, nothing more;
+ *     reads on both sides), as the ceiling of any proxy in a Node process: it copies each byte in and out,
+ *     nothing more;
  *   - the sidecar's peak RSS over both (VmHWM; target < 150 MB: the body streams, it is not buffered);
  *   - latency added per chunk of a slow stream (one chunk every 50 ms): arrival times through the sidecar
  *     minus the arrival times of the same chunks from the upstream directly.
@@ -77,22 +78,33 @@ const server = http.createServer({ highWaterMark: 1 << 20 }, (req, res) => {
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
 `;
 
-/** The ceiling: bytes from one socket to the other, read into 1 MiB buffers of its own (net onread). */
+/**
+ * The ceiling: bytes from one socket to the other, each side read into 1 MiB buffers of its own (net
+ * onread; the accepted socket is rewrapped for it, as src/http1/server.ts does).
+ */
 const TCP_PIPE = `
 const net = require('node:net');
 const upstream = new URL(process.argv[1]);
-const server = net.createServer({ highWaterMark: 1 << 20 }, (down) => {
-  const up = net.connect({
-    host: upstream.hostname, port: Number(upstream.port), highWaterMark: 1 << 20,
-    onread: {
-      buffer: () => Buffer.allocUnsafe(1 << 20),
-      callback: (n, buf) => {
-        if (!down.write(buf.subarray(0, n))) { up.pause(); down.once('drain', () => up.resume()); }
-      },
+const reader = (target, other) => {
+  let buf = Buffer.allocUnsafe(1 << 20);
+  return {
+    buffer: () => buf,
+    callback: (n) => {
+      const chunk = buf.subarray(0, n);
+      buf = Buffer.allocUnsafe(1 << 20);
+      if (!target().write(chunk)) { other().pause(); target().once('drain', () => other().resume()); }
     },
-  });
-  down.pipe(up);
+  };
+};
+const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (raw) => {
+  const handle = raw._handle;
+  raw._handle = null;
+  raw.destroy();
+  let down, up;
+  down = new net.Socket({ handle, readable: true, writable: true, highWaterMark: 1 << 20, onread: reader(() => up, () => down) });
+  up = net.connect({ host: upstream.hostname, port: Number(upstream.port), highWaterMark: 1 << 20, onread: reader(() => down, () => up) });
   up.on('end', () => down.end());
+  down.on('end', () => up.end());
   up.on('error', () => down.destroy());
   down.on('error', () => up.destroy());
 });
