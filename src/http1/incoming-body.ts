@@ -53,6 +53,11 @@ export class IncomingBody implements BodySource {
     this.flow.pause();
   }
 
+  /** Someone reads (or read) the body. */
+  get hasReader(): boolean {
+    return this.handlers !== undefined || this.finished;
+  }
+
   /** The reader gave up on the body before its end (discard). */
   get abandoned(): boolean {
     return this.dropped;

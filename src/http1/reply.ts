@@ -300,4 +300,3 @@ export class ServerReply extends EventEmitter {
     this.channel.socket.write(`${text}\r\n`, 'latin1');
   }
 }
-

@@ -212,11 +212,19 @@ class ServerConnection implements ReplyChannel {
     this.reply = undefined;
     this.replyFinished = true;
     if (!keepAlive || this.clientEnded || this.requestAbandoned) return this.linger();
-    if (this.requestDone) this.next();
+    if (this.requestDone) return this.next();
+    // A handler that answered without reading the body (a 405, say): it is read and dropped, as
+    // node:http does, and the next request follows it (onBody).
+    const body = this.body!;
+    if (!body.hasReader) {
+      body.discard();
+      if (this.socket.isPaused()) this.socket.resume();
+    }
   }
 
   private waitForHead(): void {
     this.state = 'head';
+    this.reads.shrink(); // an idle connection holds 64 KiB, not the 1 MiB a large body needed
     // Before the first request the client gets as long as for a head; between requests, the keep-alive time.
     this.socket.setTimeout(
       this.served === 0

@@ -289,6 +289,21 @@ describe('Http1Server', () => {
     c.socket.destroy();
   });
 
+  it('drops the body of a request answered without reading it, and serves the next one on the connection', async () => {
+    const { port } = await serve((req, res) => {
+      if (req.method === 'POST') res.writeHead(405, { allow: 'GET' }).end();
+      else res.end('next');
+    });
+    const c = new RawClient(port);
+    c.send('POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n');
+    await c.until((t) => t.includes('405 Method Not Allowed'));
+    c.send(Buffer.alloc(1024 * 1024, 1));
+    c.send('GET /n HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((t) => t.endsWith('next'));
+    expect(c.responses()).toBe(2);
+    c.socket.destroy();
+  });
+
   it('tells the handler when the client goes away: the body fails and the reply closes unfinished', async () => {
     const seen: { error?: string; finished?: boolean } = {};
     const closed = new Promise<void>((resolve) => {
