@@ -125,6 +125,9 @@ try {
   console.log(
     `  pull: meshwasm ${ms(median(times.pull))}  curl+sha256sum ${ms(median(times.curlPull))}  ratio ${pullRatio.toFixed(2)}x (target <= 1.3x: ${verdict(pullRatio)})`,
   );
+  // The spread, round by round: one slow round on this shared machine moves a median of five.
+  const perRound = times.pull.map((t, i) => (t / times.curlPull[i]!).toFixed(2)).join(', ');
+  console.log(`    pull / peer per round: [${perRound}]`);
   console.log(
     `  the library alone, in this process: push ${ms(median(times.libPush))} (${(median(times.libPush) / median(times.curlPush)).toFixed(2)}x), pull ${ms(median(times.libPull))} (${(median(times.libPull) / median(times.curlPull)).toFixed(2)}x)`,
   );

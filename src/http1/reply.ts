@@ -186,6 +186,9 @@ export class ServerReply extends EventEmitter {
 
   write(chunk: Uint8Array): boolean {
     if (this.isDestroyed || this.ended) return true; // the exchange is over: the bytes go nowhere
+    // The body of a large response: one write, nothing to gather (corking would only add a step).
+    if (this.headSent && chunk.length > 0 && (this.framing === 'length' || this.framing === 'close'))
+      return this.writeBody(chunk) && !this.isDestroyed;
     const socket = this.channel.socket;
     socket.cork();
     if (!this.headSent) this.sendHead(undefined);
