@@ -68,8 +68,8 @@ export class Connection {
         ...(lookup ? { lookup } : {}),
         onread: {
           buffer: () => this.reads.current,
-          callback: (n: number) => {
-            this.deliver(this.reads.take(n));
+          callback: (n: number, buffer: Uint8Array) => {
+            this.deliver(this.reads.take(n, buffer as Buffer));
             return true;
           },
         },

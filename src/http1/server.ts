@@ -108,9 +108,12 @@ export class Http1Server {
   }
 
   private accept(raw: Socket): void {
-    const connection = new ServerConnection(raw, this.handler, this.options, (c) => {
-      this.connections.delete(c);
-      if (this.connections.size === 0) this.allClosed?.();
+    const connection = new ServerConnection(raw, this.handler, this.options, {
+      gone: (c) => {
+        this.connections.delete(c);
+        if (this.connections.size === 0) this.allClosed?.();
+      },
+      closing: () => this.closing !== undefined,
     });
     this.connections.add(connection);
     if (this.closing) connection.closeIfIdle();
@@ -140,8 +143,8 @@ function adopt(
       ...(highWaterMark ? { highWaterMark } : {}),
       onread: {
         buffer: () => reads.current,
-        callback: (n: number) => {
-          onBytes(reads.take(n));
+        callback: (n: number, buffer: Uint8Array) => {
+          onBytes(reads.take(n, buffer as Buffer));
           return true;
         },
       },
@@ -181,7 +184,7 @@ class ServerConnection implements ReplyChannel {
     raw: Socket,
     private readonly handler: RequestHandler,
     private readonly options: Http1ServerOptions,
-    private readonly onGone: (c: ServerConnection) => void,
+    private readonly server: { gone(c: ServerConnection): void; closing(): boolean },
   ) {
     this.keepAliveSeconds = Math.round((options.keepAliveTimeoutMs ?? 5000) / 1000);
     this.socket = adopt(raw, this.reads, options.socketBufferBytes, (chunk) => this.onBytes(chunk));
@@ -234,6 +237,7 @@ class ServerConnection implements ReplyChannel {
   }
 
   private next(): void {
+    if (this.server.closing()) return this.linger(); // the server is closing: no more requests here
     this.waitForHead();
     const ahead = this.ahead;
     this.ahead = [];
@@ -392,6 +396,6 @@ class ServerConnection implements ReplyChannel {
       this.body?.fail(new Error('the client connection closed before the end of its request body'));
     this.reply?.aborted();
     this.reply = undefined;
-    this.onGone(this);
+    this.server.gone(this);
   }
 }

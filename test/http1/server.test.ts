@@ -360,6 +360,22 @@ describe('Http1Server', () => {
     expect(busy.text).toMatch(/connection: close\r\n[\s\S]*finished$/);
   });
 
+  it('close() also ends a connection whose keep-alive reply left before it was called, once it is idle', async () => {
+    let pending: ServerReply | undefined;
+    const { port, server } = await serve((_req, res) => {
+      pending = res;
+      res.flushHeaders(); // keep-alive said before close() was called
+    });
+    const c = new RawClient(port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!pending) await new Promise((r) => setTimeout(r, 10));
+    await c.until((t) => t.includes('connection: keep-alive'));
+    const closing = server.close();
+    pending.end('done');
+    await closing; // well before the 5 s keep-alive timeout (the test would time out otherwise)
+    await c.closed;
+  });
+
   it('survives a handler that throws: 500, and the next connection is served', async () => {
     const { port } = await serve((req, res) => {
       if (req.url === '/bug') throw new Error('bug');
