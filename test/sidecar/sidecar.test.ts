@@ -73,6 +73,27 @@ describe('startSidecar', () => {
     expect(seen.headers.expect).toBeUndefined();
   });
 
+  it('serves the next request on a keep-alive connection after a large upload', async () => {
+    const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
+    const socket = connect(s.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const body = Buffer.alloc(4 * 1024 * 1024, 0x62);
+    socket.write(`POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body);
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 500 && !done() && !socket.destroyed; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(done(), `got ${JSON.stringify(text.slice(-300))}`).toBe(true);
+    };
+    await until(() => text.includes(`len=${body.length}`));
+    socket.write('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => text.endsWith('len=0'));
+    socket.destroy();
+    expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
+    expect(upstream.requests.filter((r) => r.url === '/second')).toHaveLength(1);
+  });
+
   it('forwards a large request body (content-length kept exact)', async () => {
     const s = await sidecar({ filters: [{ name: 'hdr', file: HEADER_FILTER_WASM }] });
     const payload = Buffer.alloc(300_000, 7);
