@@ -1,9 +1,26 @@
 /**
- * Decoder for the chunked transfer coding (RFC 9112 section 7.1) that works on whatever pieces the
- * socket hands over: a size line, a CRLF or the trailer section may be split across reads. Chunk data
+ * The chunked transfer coding (RFC 9112 section 7.1): writing it (writeChunk, lastChunk), and a
+ * decoder that works on whatever pieces the socket hands over: a size line, a CRLF or the trailer
+ * section may be split across reads. Chunk data
  * is returned as views of the input (never copied); extensions are ignored, as every proxy does.
  */
+import type { Socket } from 'node:net';
 import { MalformedResponse, parseFields } from './head.js';
+
+/** Writes one chunk of a chunked body (size line, data, CRLF); returns what the socket's last write did. */
+export function writeChunk(socket: Socket, chunk: Uint8Array): boolean {
+  socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+  socket.write(chunk);
+  return socket.write('\r\n', 'latin1');
+}
+
+/** The last chunk and the trailer section that end a chunked body. */
+export function lastChunk(trailers: Record<string, string | string[]> | undefined): string {
+  let text = '0\r\n';
+  for (const [name, value] of Object.entries(trailers ?? {}))
+    for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
+  return `${text}\r\n`;
+}
 
 /** Longest size line (with extensions) and trailer section accepted. */
 const MAX_LINE_BYTES = 4096;

@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { lastChunk, writeChunk } from './chunked.js';
 import { checkHeader, invalid } from './validate.js';
 
 /** What a reply needs of its connection. */
@@ -211,7 +212,7 @@ export class ServerReply extends EventEmitter {
       this.destroy(); // the client would wait for bytes that never come, or read ours as the next response
       return this;
     }
-    const last = this.framing === 'chunked' ? this.lastChunk() : EMPTY;
+    const last = this.framing === 'chunked' ? lastChunk(this.trailers) : EMPTY;
     socket.write(last, (err) => {
       if (err) return;
       this.finished = true;
@@ -250,19 +251,10 @@ export class ServerReply extends EventEmitter {
         }
         return socket.write(chunk);
       case 'chunked':
-        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk);
-        return socket.write('\r\n', 'latin1');
+        return writeChunk(socket, chunk);
       case 'close':
         return socket.write(chunk);
     }
-  }
-
-  private lastChunk(): string {
-    let text = '0\r\n';
-    for (const [name, value] of Object.entries(this.trailers ?? {}))
-      for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
-    return `${text}\r\n`;
   }
 
   /** `endLength`: the response ends with the head and this many body bytes (known only then). */

@@ -11,7 +11,7 @@
  * Events: 'response' (Http1Response), 'error' (Error: nothing of a response arrived), 'drain'.
  */
 import { EventEmitter } from 'node:events';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, lastChunk, writeChunk } from './chunked.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { headEnd, MalformedResponse, MAX_HEAD_BYTES, parseResponseHead, type Framing } from './head.js';
 import { Http1Response } from './response.js';
@@ -135,7 +135,7 @@ export class Http1Request extends EventEmitter implements ConnectionOwner {
         new Error(`the request body (${this.written} bytes) is shorter than its content-length`),
       );
     }
-    if (this.bodyFraming === 'chunked') socket.write(this.lastChunk());
+    if (this.bodyFraming === 'chunked') socket.write(lastChunk(this.trailers));
     socket.uncork();
     if (this.state === 'done') this.settle();
   }
@@ -309,7 +309,7 @@ export class Http1Request extends EventEmitter implements ConnectionOwner {
     const socket = this.connection.socket;
     socket.cork();
     this.sendHead();
-    if (this.ended && this.bodyFraming === 'chunked') socket.write(this.lastChunk());
+    if (this.ended && this.bodyFraming === 'chunked') socket.write(lastChunk(this.trailers));
     socket.uncork();
   }
 
@@ -348,16 +348,7 @@ export class Http1Request extends EventEmitter implements ConnectionOwner {
       }
       return socket.write(chunk);
     }
-    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    socket.write(chunk);
-    return socket.write('\r\n', 'latin1');
-  }
-
-  private lastChunk(): string {
-    let text = '0\r\n';
-    for (const [name, value] of Object.entries(this.trailers ?? {}))
-      for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
-    return `${text}\r\n`;
+    return writeChunk(socket, chunk);
   }
 
   private sendHead(): void {
