@@ -21,7 +21,7 @@ import { reasonPhrase, ServerReply, type ReplyChannel } from './reply.js';
 import { BadRequest, parseRequestHead, type RequestFraming, type RequestHead } from './request-head.js';
 
 export interface Http1ServerOptions {
-  /** socket buffer (highWaterMark) of each connection (default 64 KiB) */
+  /** socket buffer (highWaterMark) of each connection (default: Node's) */
   socketBufferBytes?: number;
   /** an idle keep-alive connection is closed after this long (default 5 s, as node:http) */
   keepAliveTimeoutMs?: number;
