@@ -64,9 +64,10 @@ export function ociOptions(flags: TransportFlags): OciOptions {
 export async function withSession<T>(
   flags: TransportFlags,
   run: (session: OciSession) => Promise<T>,
+  overrides: Partial<OciOptions> = {},
 ): Promise<T> {
   const { OciSession } = await import('../oci/session.js');
-  const session = new OciSession(ociOptions(flags));
+  const session = new OciSession({ ...ociOptions(flags), ...overrides });
   try {
     return await run(session);
   } finally {

@@ -82,3 +82,52 @@ describe('push, copy, inspect and pull through the CLI, between an OCI layout an
     expect(readFileSync(out).equals(readFileSync(FILTER))).toBe(true);
   });
 });
+
+describe('copy between a plain-HTTP registry and a TLS one (--from-plain-http, --to-plain-http)', () => {
+  let plainRegistry: TestRegistry;
+  let tlsRegistry: TestRegistry;
+  beforeAll(async () => {
+    [plainRegistry, tlsRegistry] = await Promise.all([startRegistry(), startRegistry({ tls: true })]);
+  });
+  afterAll(async () => Promise.all([plainRegistry.destroy(), tlsRegistry.destroy()]));
+
+  it('speaks plain HTTP only to the side that was named, and TLS to the other', async () => {
+    const creds = ['--registry-config', join(work, 'none.json')];
+    const tls = ['--ca-file', tlsRegistry.caFile!];
+    const pushed = await meshwasm(
+      'push',
+      `${plainRegistry.host}/asm/mirror:v1`,
+      FILTER,
+      '--plain-http',
+      ...creds,
+    );
+    const there = await meshwasm(
+      'copy',
+      `${plainRegistry.host}/asm/mirror:v1`,
+      `${tlsRegistry.host}/asm/mirror:v1`,
+      '--from-plain-http',
+      ...tls,
+      ...creds,
+    );
+    expect(there).toMatchObject({ digest: pushed.digest });
+    const back = await meshwasm(
+      'copy',
+      `${tlsRegistry.host}/asm/mirror:v1`,
+      `${plainRegistry.host}/asm/back:v1`,
+      '--to-plain-http',
+      ...tls,
+      ...creds,
+    );
+    expect(back).toMatchObject({ digest: pushed.digest });
+    // Without the flag the plain registry is spoken to over TLS, and that fails with a clear error.
+    const refused = await meshwasm(
+      'copy',
+      `${plainRegistry.host}/asm/mirror:v1`,
+      `${tlsRegistry.host}/asm/other:v1`,
+      ...tls,
+      ...creds,
+    ).catch((err: { stderr?: string }) => err.stderr ?? String(err));
+    expect(String(refused)).toMatch(new RegExp(plainRegistry.host.replace(/[.]/g, '\\.')));
+    expect(String(refused)).toMatch(/does not speak TLS on this port/);
+  });
+});

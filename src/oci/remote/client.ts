@@ -44,7 +44,7 @@ export class RegistryClient {
     this.registry = registry;
     this.transport = transport;
     this.credentials = credentials;
-    this.baseUrl = `${transport.scheme()}://${registryEndpoint(registry)}`;
+    this.baseUrl = `${transport.scheme(registry)}://${registryEndpoint(registry)}`;
   }
 
   private getCredential(): Promise<Credential | undefined> {
@@ -114,7 +114,7 @@ export class RegistryClient {
         throw new MeshwasmError('REGISTRY', `${this.registry}: too many redirects for ${url}`);
       const next = new URL(location, current);
       ({ sendAuthorization } = checkRedirect(this.registry, origin, next, {
-        plainHttp: this.transport.options.plainHttp === true,
+        plainHttp: this.transport.isPlainHttp(this.registry),
       }));
       current = next;
     }

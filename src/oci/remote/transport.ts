@@ -22,7 +22,8 @@ import type { Http1Response } from '../../http1/response.js';
 
 /** How to reach registries: TLS verification is on unless --insecure; plain HTTP only with --plain-http. */
 export interface TransportOptions {
-  plainHttp?: boolean;
+  /** plain HTTP to every registry (true), or only to these (host[:port], as references name them) */
+  plainHttp?: boolean | readonly string[];
   insecure?: boolean;
   /** PEM bundle added to the trusted CAs (system CAs stay trusted) */
   caFile?: string;
@@ -144,8 +145,14 @@ export class Transport {
     return this.tls;
   }
 
-  scheme(): 'http' | 'https' {
-    return this.options.plainHttp ? 'http' : 'https';
+  /** Whether `registry` is reached over plain HTTP (--plain-http, or a copy's --from/--to-plain-http). */
+  isPlainHttp(registry: string): boolean {
+    const plain = this.options.plainHttp;
+    return plain === true || (Array.isArray(plain) && plain.includes(registry));
+  }
+
+  scheme(registry: string): 'http' | 'https' {
+    return this.isPlainHttp(registry) ? 'http' : 'https';
   }
 
   close(): Promise<void> {
