@@ -102,7 +102,7 @@ type Framing = 'none' | 'length' | 'chunked' | 'close';
 const EMPTY = Buffer.alloc(0);
 
 export class ServerReply extends EventEmitter {
-  statusCode = 200;
+  private status = 200;
   /** Whether the connection may carry another request after this one (false: `connection: close`). */
   shouldKeepAlive: boolean;
   /** By lower-case name: the name as given and its value(s). */
@@ -124,6 +124,17 @@ export class ServerReply extends EventEmitter {
   ) {
     super();
     this.shouldKeepAlive = keepAlive;
+  }
+
+  get statusCode(): number {
+    return this.status;
+  }
+
+  /** Refuses what is no status (as node:http's writeHead does), before anything reaches the wire. */
+  set statusCode(status: number) {
+    if (!Number.isInteger(status) || status < 100 || status > 999)
+      throw invalid('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${status}`);
+    this.status = status;
   }
 
   get headersSent(): boolean {
@@ -169,8 +180,6 @@ export class ServerReply extends EventEmitter {
 
   writeHead(status: number, headers?: Record<string, string | number | readonly string[]>): this {
     if (this.headSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'Cannot write headers after they are sent');
-    if (!Number.isInteger(status) || status < 100 || status > 999)
-      throw invalid('ERR_HTTP_INVALID_STATUS_CODE', `Invalid status code: ${status}`);
     this.statusCode = status;
     for (const [name, value] of Object.entries(headers ?? {})) this.setHeader(name, value);
     return this;

@@ -243,9 +243,13 @@ export class Exchange {
       return;
     }
     for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
-    // Node refuses header names/values (or paths) that are not valid HTTP: only a filter can have made them.
+    // Header names/values, paths or a :status that are not valid HTTP are refused: only a filter can have made them.
     const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-    if (/^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE|UNESCAPED_CHARACTERS)$/.test(code)) {
+    if (
+      /^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE|UNESCAPED_CHARACTERS|HTTP_INVALID_STATUS_CODE)$/.test(
+        code,
+      )
+    ) {
       const filters = this.chain.filterNames;
       this.ctx.logger.error(
         { err: describeError(err), filters, requestId: this.requestId },

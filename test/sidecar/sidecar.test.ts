@@ -328,6 +328,14 @@ describe('the chain on real HTTP messages', () => {
     expect((await fetch(`${s.url}/good`)).status).toBe(200);
   });
 
+  it('answers 502 naming the filters when one set a response :status that is no status, and keeps serving', async () => {
+    const s = await fixtureSidecar('headers');
+    const res = await fetch(`${s.url}/bad-status`);
+    expect(res.status).toBe(502);
+    expect(await res.text()).toMatch(/a filter produced an invalid HTTP message .*filters: headers/);
+    expect((await fetch(`${s.url}/good`)).status).toBe(200);
+  });
+
   it('resets the client connection when a filter closes the stream', async () => {
     const s = await fixtureSidecar('headers');
     await expect(raw(s.url, { path: '/reset' })).rejects.toThrow(/socket hang up|ECONNRESET/);
