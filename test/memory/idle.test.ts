@@ -25,6 +25,30 @@ describe('IdleCollector', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('tries again while the young generation has not shrunk, a few times at most', () => {
+    vi.useFakeTimers();
+    const calls: unknown[] = [];
+    let young = 32 << 20;
+    const idle = new IdleCollector(
+      (o) => calls.push(o),
+      60,
+      () => young,
+    );
+    idle.worked();
+    vi.advanceTimersByTime(60);
+    expect(calls).toHaveLength(1); // too soon after unreported work: new space still 32 MB
+    young = 1 << 20;
+    vi.advanceTimersByTime(60);
+    expect(calls).toHaveLength(2); // shrank: no more tries
+    vi.advanceTimersByTime(600);
+    expect(calls).toHaveLength(2);
+    young = 32 << 20; // a burst that never lets it shrink: five tries, then it waits for the next work
+    idle.worked();
+    vi.advanceTimersByTime(6000);
+    expect(calls).toHaveLength(7);
+    idle.stop();
+  });
+
   it('obtains V8 gc without leaving it exposed to other contexts', () => {
     expect(typeof obtainGc()).toBe('function');
     expect(runInNewContext('typeof gc')).toBe('undefined');
