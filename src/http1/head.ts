@@ -98,19 +98,10 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
       `the status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))} is not "HTTP/1.x NNN reason"`,
     );
   const rawHeaders = parseFields(lines.slice(1), 'response head');
-  const headers: Record<string, string> = {};
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    const prev = headers[name];
-    headers[name] = prev === undefined ? rawHeaders[i + 1]! : `${prev}, ${rawHeaders[i + 1]!}`;
-  }
+  const headers = fieldRecord(rawHeaders);
   const statusCode = Number(status[2]);
   const version = status[1] === '1' ? '1.1' : '1.0';
-  const connection = (headers.connection ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim());
-  let keepAlive = version === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');
+  let keepAlive = keepsAlive(version, headers);
   const framing = framingOf(statusCode, method, headers);
   if (framing.kind === 'close') keepAlive = false;
   // Both a length and a coding: the coding wins, but the sender is suspect, so the connection goes.
@@ -127,10 +118,38 @@ function framingOf(status: number, method: string, headers: Record<string, strin
   }
   const length = headers['content-length'];
   if (length === undefined) return { kind: 'close' };
-  // Repeated fields arrive joined: "5, 5" is one length said twice; "5, 6" is two lengths.
-  const values = new Set(length.split(',').map((v) => v.trim()));
-  const [only] = values;
-  if (values.size !== 1 || !/^\d{1,15}$/.test(only!))
+  const n = contentLength(length);
+  if (n === undefined)
     throw new MalformedResponse(`content-length ${JSON.stringify(length)} is not one decimal length`);
-  return { kind: 'length', length: Number(only) };
+  return { kind: 'length', length: n };
+}
+
+/** Raw pairs by lower-case name; repeated fields joined with ", ". Requests and responses alike. */
+export function fieldRecord(rawHeaders: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const prev = headers[name];
+    headers[name] = prev === undefined ? rawHeaders[i + 1]! : `${prev}, ${rawHeaders[i + 1]!}`;
+  }
+  return headers;
+}
+
+/** Whether a message of this version and connection header leaves its connection open after it. */
+export function keepsAlive(version: '1.0' | '1.1', headers: Record<string, string>): boolean {
+  const tokens = (headers.connection ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim());
+  return version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive');
+}
+
+/**
+ * The length a content-length field says, or undefined when it is not one decimal length. Repeated
+ * fields arrive joined: "5, 5" is one length said twice; "5, 6" is two lengths.
+ */
+export function contentLength(value: string): number | undefined {
+  const values = new Set(value.split(',').map((v) => v.trim()));
+  const [only] = values;
+  return values.size === 1 && /^\d{1,15}$/.test(only!) ? Number(only) : undefined;
 }

@@ -80,7 +80,7 @@ const REASONS: Record<number, string> = {
 };
 
 /** The reason phrase sent for a status (clients ignore it; RFC 9112 lets it be empty). */
-export function reasonPhrase(status: number): string {
+function reasonPhrase(status: number): string {
   return REASONS[status] ?? '';
 }
 

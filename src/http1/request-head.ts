@@ -4,7 +4,7 @@
  * otherwise none. As for responses (head.ts), anything that could make the client and the server
  * disagree about where the message ends is refused, here with the status the client gets back.
  */
-import { parseFields } from './head.js';
+import { contentLength, fieldRecord, keepsAlive, parseFields } from './head.js';
 
 export type RequestFraming = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' };
 
@@ -59,22 +59,13 @@ export function parseRequestHead(text: string): RequestHead {
   } catch (err) {
     throw new BadRequest(400, (err as Error).message);
   }
-  const headers: Record<string, string> = {};
+  const headers = fieldRecord(rawHeaders);
   let hosts = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (name === 'host') hosts++;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? rawHeaders[i + 1]! : `${prev}, ${rawHeaders[i + 1]!}`;
-  }
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') hosts++;
   const version = request[3] === '1' ? '1.1' : '1.0';
   if (hosts > 1) throw new BadRequest(400, 'the request has more than one host header');
   if (version === '1.1' && hosts === 0) throw new BadRequest(400, 'an HTTP/1.1 request needs a host header');
-  const connection = (headers.connection ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim());
-  const keepAlive = version === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');
+  const keepAlive = keepsAlive(version, headers);
   const expect = headers.expect?.toLowerCase();
   if (expect !== undefined && expect !== '100-continue')
     throw new BadRequest(417, `expectation ${JSON.stringify(headers.expect)} is not supported`);
@@ -103,11 +94,8 @@ function framingOf(headers: Record<string, string>): RequestFraming {
     return { kind: 'chunked' };
   }
   if (length === undefined) return { kind: 'none' };
-  // Repeated fields arrive joined: "5, 5" is one length said twice; "5, 6" is two lengths.
-  const values = new Set(length.split(',').map((v) => v.trim()));
-  const [only] = values;
-  if (values.size !== 1 || !/^\d{1,15}$/.test(only!))
+  const n = contentLength(length);
+  if (n === undefined)
     throw new BadRequest(400, `content-length ${JSON.stringify(length)} is not one decimal length`);
-  const n = Number(only);
   return n === 0 ? { kind: 'none' } : { kind: 'length', length: n };
 }

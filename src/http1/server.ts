@@ -17,7 +17,7 @@ import { ChunkedDecoder } from './chunked.js';
 import { headEnd, MAX_HEAD_BYTES } from './head.js';
 import { IncomingBody } from './incoming-body.js';
 import { ReadBuffer } from './read-buffer.js';
-import { reasonPhrase, ServerReply, type ReplyChannel } from './reply.js';
+import { ServerReply, type ReplyChannel } from './reply.js';
 import { BadRequest, parseRequestHead, type RequestFraming, type RequestHead } from './request-head.js';
 
 export interface Http1ServerOptions {
@@ -303,7 +303,8 @@ class ServerConnection implements ReplyChannel {
       resume: () => void (this.body === body && socket.resume()),
     });
     this.body = body;
-    const reply = new ServerReply(this, head.keepAlive);
+    // A request that arrives while the server closes is the connection's last.
+    const reply = new ServerReply(this, head.keepAlive && !this.server.closing());
     this.reply = reply;
     // As node:http does without a checkContinue listener (and Envoy by default): the client may go on.
     if (head.expectContinue && !this.requestDone) socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -356,13 +357,13 @@ class ServerConnection implements ReplyChannel {
   /** Refused before any handler saw it: the status and why, then the connection closes. */
   private refuse(err: BadRequest): void {
     this.options.onClientError?.(err, this.socket);
-    const text = `${err.message}\n`;
-    this.socket.write(
-      `HTTP/1.1 ${err.status} ${reasonPhrase(err.status)}\r\n` +
-        `content-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
-      'latin1',
-    );
-    this.linger();
+    this.state = 'replying';
+    this.requestDone = true;
+    this.method = 'GET'; // whatever the refused head said: the reason goes out as a body
+    this.version = '1.1';
+    new ServerReply(this, false)
+      .writeHead(err.status, { 'content-type': 'text/plain' })
+      .end(`${err.message}\n`);
   }
 
   /** Shuts our side and drops what the client still sends, until it closes or LINGER_MS pass. */

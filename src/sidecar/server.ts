@@ -11,7 +11,6 @@ import { loadChain, type LoadedFilter } from './chain.js';
 import { Exchange } from './exchange.js';
 import { addressOf } from '../http1/connection.js';
 import { Http1Pool } from '../http1/pool.js';
-import type { ServerReply } from '../http1/reply.js';
 import { Http1Server } from '../http1/server.js';
 import type { FilterSpec } from './spec.js';
 
@@ -92,22 +91,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     maxBufferedBytes: options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES,
   };
-  // Responses in flight, so a shutdown can ask their connections to close after them.
-  const inflight = new Set<ServerReply>();
-  let stopping = false;
-  const server = new Http1Server(
-    (req, res) => {
-      inflight.add(res);
-      res.on('close', () => inflight.delete(res));
-      if (stopping) res.shouldKeepAlive = false;
-      void new Exchange(context, req, res).run();
-    },
-    {
-      socketBufferBytes: SOCKET_BUFFER_BYTES,
-      onClientError: (err, socket) =>
-        logger.debug({ err: err.message, status: err.status, client: socket.remoteAddress }, 'bad request'),
-    },
-  );
+  // On close() the server itself has replies not yet sent say `connection: close` (src/http1/server.ts).
+  const server = new Http1Server((req, res) => void new Exchange(context, req, res).run(), {
+    socketBufferBytes: SOCKET_BUFFER_BYTES,
+    onClientError: (err, socket) =>
+      logger.debug({ err: err.message, status: err.status, client: socket.remoteAddress }, 'bad request'),
+  });
   const address = await server.listen(options.port ?? 0, options.host ?? '127.0.0.1').catch((err: Error) => {
     throw new MeshwasmError(
       'USAGE',
@@ -129,8 +118,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics: () => Object.fromEntries(filters.map((f) => [f.name, f.plugin?.metrics() ?? []])),
     close: () =>
       (closing ??= (async () => {
-        stopping = true;
-        for (const res of inflight) if (!res.headersSent) res.shouldKeepAlive = false;
         const closed = server.close();
         const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
         await closed;
