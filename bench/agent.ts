@@ -10,8 +10,9 @@
  * Then: a warm restart through a counting proxy (time to ready, blob bytes at the wire), start-to-ready
  * with 0 modules, and idle RSS in --images-file mode and in cluster mode (test Kubernetes API server,
  * ConfigMap with the same 50 references); the files-mode figure beside a bare `node` that only waits.
- * MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of another build> adds that build's cold sync and idle RSS
- * in files mode, right after the last round (before/after in one run).
+ * MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of another build> cold-syncs that build in every round too,
+ * right after this one, and reads its idle RSS in the last round (before/after in one run).
+ * The environment is a user's: see lib/node-env.ts.
  *
  *   npx tsx bench/agent.ts     targets: cold sync <= 1.0x oras-go; warm restart 0 blob bytes;
  *                              idle RSS <= 60 MB (files) and <= 80 MB (cluster); 0-module start <= 300 ms
@@ -32,7 +33,9 @@ import { moduleWithCustomSection } from '../test/support/wasm-fixtures.js';
 import { buildCli } from './lib/build-cli.js';
 import { buildOrasPull } from './lib/build-oras.js';
 import { median } from './lib/stats.js';
+import { startLikeAUser } from './lib/node-env.js';
 
+console.log(startLikeAUser());
 const run = promisify(execFile);
 const MODULES = 50;
 const SIZE = 1024 * 1024;
@@ -180,37 +183,45 @@ try {
 
   const agentModules = (dir: string) => readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.wasm$/.test(f)).length;
 
-  // Interleaved rounds, so a slow moment of the machine hits every side alike.
+  // Interleaved rounds, so a slow moment of the machine hits every side alike. Another build
+  // (MESHWASM_BENCH_BEFORE_CLI) syncs in every round too, right after this one, and its idle RSS is read
+  // in the last round: before and after from one run.
+  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
   const curlTimes: number[] = [];
   const orasTimes: number[] = [];
   const coldTimes: number[] = [];
+  const beforeTimes: number[] = [];
   const ratios: number[] = [];
+  const beforeRatios: number[] = [];
   let lastDir = '';
   let filesIdle: IdleRss | undefined;
+  let beforeIdle: IdleRss | undefined;
+  const coldSync = async (path: string, dir: string, idle: boolean) => {
+    const agent = await spawnAgent(path, agentArgs(dir, imagesFile));
+    const present = agentModules(dir);
+    if (present !== MODULES)
+      throw new Error(`${path}: cold sync ended with ${present} of ${MODULES} modules`);
+    const rss = idle ? await idleRss(agent) : undefined;
+    await agent.stop();
+    return { readyMs: agent.readyMs, rss };
+  };
   await curlOnce(-1); // warm the registry's page cache
   if (oras) await orasOnce(-1);
   for (let round = 0; round < ROUNDS; round++) {
+    const last = round === ROUNDS - 1;
     curlTimes.push(await curlOnce(round));
     if (oras) orasTimes.push(await orasOnce(round));
     lastDir = join(work, `agent-${round}`);
-    const agent = await spawnAgent(cli, agentArgs(lastDir, imagesFile));
-    const present = agentModules(lastDir);
-    if (present !== MODULES) throw new Error(`cold sync ended with ${present} of ${MODULES} modules`);
-    coldTimes.push(agent.readyMs);
-    if (oras) ratios.push(agent.readyMs / orasTimes[round]!);
-    if (round === ROUNDS - 1) filesIdle = await idleRss(agent);
-    await agent.stop();
-  }
-
-  // Another build (MESHWASM_BENCH_BEFORE_CLI), the same cold sync and idle readings right after.
-  const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
-  let beforeIdle: IdleRss | undefined;
-  if (beforeCli) {
-    const dir = join(work, 'agent-before');
-    const agent = await spawnAgent(beforeCli, agentArgs(dir, imagesFile));
-    if (agentModules(dir) !== MODULES) throw new Error('the build before did not sync every module');
-    beforeIdle = await idleRss(agent);
-    await agent.stop();
+    const now = await coldSync(cli, lastDir, last);
+    coldTimes.push(now.readyMs);
+    if (oras) ratios.push(now.readyMs / orasTimes[round]!);
+    if (last) filesIdle = now.rss;
+    if (beforeCli) {
+      const before = await coldSync(beforeCli, join(work, `before-${round}`), last);
+      beforeTimes.push(before.readyMs);
+      if (oras) beforeRatios.push(before.readyMs / orasTimes[round]!);
+      if (last) beforeIdle = before.rss;
+    }
   }
 
   const bytesBefore = proxy.blobBytes;
@@ -291,6 +302,12 @@ try {
     console.log(
       `  cold sync / oras-go = ${ratio.toFixed(2)}x (median of per-round ratios ${list(ratios, (r) => r.toFixed(2))})   target <= 1.0x: ${verdict(ratio <= 1.0)}`,
     );
+  }
+  if (beforeCli) {
+    const ratio = oras
+      ? ` = ${median(beforeRatios).toFixed(2)}x oras-go ${list(beforeRatios, (r) => r.toFixed(2))}`
+      : '';
+    console.log(`  cold sync by the build before, same rounds: ${ms(median(beforeTimes))}${ratio}`);
   }
   console.log(
     `  warm restart with the same ${MODULES}: ready in ${ms(warm.readyMs)}, blob bytes downloaded ${warmBytes} (target 0): ${verdict(warmBytes === 0)}`,

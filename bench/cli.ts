@@ -10,7 +10,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildCli } from './lib/build-cli.js';
 import { median } from './lib/stats.js';
+import { startLikeAUser } from './lib/node-env.js';
 
+console.log(startLikeAUser());
 const rounds = Number(process.argv[2] ?? 15);
 const cli = buildCli();
 // bin/meshwasm.js runs the dist/ beside it.

@@ -20,7 +20,9 @@ import { startRegistry } from '../test/support/registry.js';
 import { moduleWithCustomSection } from '../test/support/wasm-fixtures.js';
 import { buildCli } from './lib/build-cli.js';
 import { median, ms, timed } from './lib/stats.js';
+import { startLikeAUser } from './lib/node-env.js';
 
+console.log(startLikeAUser());
 const rounds = Number(process.argv[2] ?? 5);
 const work = mkdtempSync(join(tmpdir(), 'meshwasm-bench-oci-'));
 const registry = await startRegistry();

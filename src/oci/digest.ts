@@ -41,6 +41,15 @@ export interface VerifyOptions {
 }
 
 /**
+ * Looks at content as a VerifyingStream passes it on (see `observe`): each chunk in order, then the end,
+ * once size and digest have been checked. A throw from either fails the stream with that error.
+ */
+export interface ContentObserver {
+  update(chunk: Buffer): void;
+  end(): void;
+}
+
+/**
  * A pass-through stream that hashes and counts what flows through it and fails the stream as soon as
  * the content cannot match: more bytes than expected or allowed, or, at the end, the wrong digest or
  * too few bytes. Consumers therefore never act on unverified content once the stream has ended cleanly.
@@ -48,8 +57,18 @@ export interface VerifyOptions {
 export class VerifyingStream extends Transform {
   private readonly hash: Hash;
   private readonly expected: VerifyOptions;
+  private readonly observers: ContentObserver[] = [];
   bytes = 0;
   digest: string | undefined;
+
+  /**
+   * Has `observer` look at the content here, in this stream's own pass, instead of in a stream of its
+   * own behind it: every stream a chunk passes costs ~13 us per chunk in the agent, as much as hashing
+   * it. Its end comes after this stream's checks, so a digest mismatch is the error that is reported.
+   */
+  observe(observer: ContentObserver): void {
+    this.observers.push(observer);
+  }
 
   constructor(options: VerifyOptions) {
     super();
@@ -74,6 +93,12 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    try {
+      for (const observer of this.observers) observer.update(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
     callback(null, chunk);
   }
 
@@ -104,6 +129,39 @@ export class VerifyingStream extends Transform {
           },
         ),
       );
+      return;
+    }
+    try {
+      for (const observer of this.observers) observer.end();
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback();
+  }
+}
+
+/** A pass-through stream that shows what passes to `observer`: for content no VerifyingStream carries. */
+export class ObservingStream extends Transform {
+  constructor(private readonly observer: ContentObserver) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.observer.update(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.observer.end();
+    } catch (err) {
+      callback(err as Error);
       return;
     }
     callback();

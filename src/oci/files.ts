@@ -46,6 +46,8 @@ export async function writeFileAtomic(
     signal?: AbortSignal;
     /** told once every byte is read and handed to the disk, before the fsync (the slow part on a disk) */
     onReceived?: () => void;
+    /** awaited once every byte is written, before the file is made durable: a rejection discards it */
+    beforeCommit?: () => Promise<void>;
   } = {},
 ): Promise<void> {
   const mode = options.mode ?? 0o644;
@@ -60,6 +62,7 @@ export async function writeFileAtomic(
     fd = await openExclusive(partial, mode);
     await drainInto(fd, input);
     options.onReceived?.();
+    await options.beforeCommit?.();
     if (umaskNarrows(mode)) await fchmodAsync(fd, mode);
     await fsyncAsync(fd);
     await closeAsync(fd);

@@ -2,20 +2,20 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MeshwasmError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
-import { sha256Digest, VerifyingStream } from './digest.js';
+import { isDigest, ObservingStream, sha256Digest, VerifyingStream, type ContentObserver } from './digest.js';
 import { ioError, writeFileAtomic } from './files.js';
 import { encodeManifest, MAX_MANIFEST_BYTES, parseManifest, type ImageManifest } from './manifest.js';
 import { Annotation, MediaType, PLUGIN_ENTRY, tarLayerCompression } from './media-types.js';
 import { chain, readAll } from './streams.js';
-import { isDigest } from './digest.js';
 import type { Target } from './target.js';
 import {
   DEFAULT_MAX_MODULE_BYTES,
   proxyWasmAbiVersions,
+  WasmModuleChecker,
   WasmModuleValidator,
   type ModuleFacts,
 } from './wasm-module.js';
@@ -198,12 +198,17 @@ export interface PullOptions {
   onReceived?: () => void;
 }
 
+/** What checked a module as it streamed: its facts once the stream has ended cleanly. */
+export interface ModuleCheck {
+  readonly facts: ModuleFacts | undefined;
+}
+
 /** Opens the module bytes of an image: verified against the layer digest, checked as Wasm while streaming. */
 export async function openWasmModule(
   target: Target,
   image: WasmImage,
   options: PullOptions = {},
-): Promise<{ stream: Readable; validator: WasmModuleValidator }> {
+): Promise<{ stream: Readable; validator: ModuleCheck }> {
   const limit = options.maxModuleBytes ?? DEFAULT_MAX_MODULE_BYTES;
   const what = `module in ${target.description}@${image.manifestDigest}`;
   const compression = tarLayerCompression(image.layer.mediaType);
@@ -215,22 +220,30 @@ export async function openWasmModule(
       { hint: 'raise it with --max-module-size' },
     );
   let layer = await target.fetch(image.layer);
-  if (options.onProgress) layer = chain(layer, progressCounter(image.layer.size, options.onProgress));
-  // tar-stream is loaded only for the tar layers of compat and Docker images.
-  const moduleStream =
-    compression === undefined
-      ? layer
-      : (await import('./tar-module.js')).extractPluginWasm(
-          layer,
-          compression,
-          `layer ${image.layer.digest}`,
-        );
+  // The targets here hand out VerifyingStreams, which the progress count and the Wasm check below
+  // observe in their own pass (one stream per chunk, not three); another Readable gets streams of its own.
+  const verifier = layer instanceof VerifyingStream ? layer : undefined;
+  if (options.onProgress) {
+    const progress = progressObserver(image.layer.size, options.onProgress);
+    if (verifier) verifier.observe(progress);
+    else layer = chain(layer, new ObservingStream(progress));
+  }
+  if (compression !== undefined) {
+    // tar-stream is loaded only for the tar layers of compat and Docker images.
+    const { extractPluginWasm } = await import('./tar-module.js');
+    const validator = new WasmModuleValidator(what, limit);
+    const moduleStream = extractPluginWasm(layer, compression, `layer ${image.layer.digest}`);
+    return { stream: chain(moduleStream, validator), validator };
+  }
   // A raw Wasm layer is the module: its sha256 is the layer digest, which the fetch already verifies
   // (the stream fails before it ends otherwise), so the module need not be hashed a second time.
-  const knownDigest =
-    compression === undefined && image.layer.digest.startsWith('sha256:') ? image.layer.digest : undefined;
-  const validator = new WasmModuleValidator(what, limit, { knownDigest });
-  return { stream: chain(moduleStream, validator), validator };
+  const knownDigest = image.layer.digest.startsWith('sha256:') ? image.layer.digest : undefined;
+  const checker = new WasmModuleChecker(what, limit, { knownDigest });
+  if (verifier) {
+    verifier.observe(checker);
+    return { stream: verifier, validator: checker };
+  }
+  return { stream: chain(layer, new ObservingStream(checker)), validator: checker };
 }
 
 /**
@@ -265,21 +278,18 @@ export async function pullWasmToFile(
   // The small config blob is read while the module streams in, not one round trip before it; the file
   // is renamed into place only once the config has been read and checked too (nothing half-written).
   let runtimeConfig: RuntimeConfig | undefined;
-  const config = (
-    options.runtimeConfig === false ? Promise.resolve(undefined) : readRuntimeConfig(target, image.manifest)
-  ).then((value) => void (runtimeConfig = value));
-  config.catch(() => undefined); // reported through the module stream below
+  const config =
+    options.runtimeConfig === false
+      ? undefined
+      : readRuntimeConfig(target, image.manifest).then((value) => void (runtimeConfig = value));
+  config?.catch(() => undefined); // reported through the module stream below
   const { stream, validator } = await openWasmModule(target, image, options);
-  config.catch((err: unknown) => stream.destroy(err as Error));
-  const configRead = new Transform({
-    transform: (chunk: Buffer, _enc, callback) => callback(null, chunk),
-    flush: (callback) => config.then(() => callback(), callback),
-  });
+  config?.catch((err: unknown) => stream.destroy(err as Error));
   await writeFileAtomic(file, stream, {
     mode: 0o644,
-    through: [configRead],
     signal: options.signal,
     onReceived: options.onReceived,
+    ...(config ? { beforeCommit: () => config } : {}),
   });
   return { ...image, ...(runtimeConfig ? { runtimeConfig } : {}), module: validator.facts as ModuleFacts };
 }
@@ -296,15 +306,15 @@ export async function pullWasmToBuffer(
   return { ...image, module: validator.facts as ModuleFacts, bytes };
 }
 
-function progressCounter(total: number, onProgress: Progress): Transform {
+function progressObserver(total: number, onProgress: Progress): ContentObserver {
   let done = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, callback) {
+  return {
+    update(chunk) {
       done += chunk.length;
       onProgress(done, total);
-      callback(null, chunk);
     },
-  });
+    end() {},
+  };
 }
 
 export interface PushOptions {
@@ -436,7 +446,7 @@ async function pushIfMissing(
 }
 
 function withProgress(stream: Readable, total: number, onProgress: Progress | undefined): Readable {
-  return onProgress ? stream.pipe(progressCounter(total, onProgress)) : stream;
+  return onProgress ? stream.pipe(new ObservingStream(progressObserver(total, onProgress))) : stream;
 }
 
 /** Streams a local module file through the validator: size, sha256, exports; throws if it is not Wasm. */

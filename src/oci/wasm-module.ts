@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { MeshwasmError } from '../errors.js';
-import { tooLarge } from './digest.js';
+import { ObservingStream, tooLarge, type ContentObserver } from './digest.js';
 
 export const DEFAULT_MAX_MODULE_BYTES = 256 * 1024 * 1024;
 const MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
@@ -19,12 +18,13 @@ export interface ModuleFacts {
  * Checks a WebAssembly module while it streams past, without holding it whole: the header and the
  * section framing are checked incrementally, custom sections (names, debug info: usually the bulk of a
  * large module) are skipped, and the remaining sections are compiled by V8 at the end, so the module
- * passes exactly the validation Envoy's V8 runtime applies. Fails the stream if anything is wrong.
+ * passes exactly the validation Envoy's V8 runtime applies. `update` throws only when the module is
+ * over the limit; every other fault is thrown by `end` (see update).
  */
-export class WasmModuleValidator extends Transform {
+export class WasmModuleChecker implements ContentObserver {
   private readonly what: string;
   private readonly limit: number;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private readonly kept: Buffer[] = [];
   private header = Buffer.alloc(0);
   private size = 0;
@@ -34,7 +34,7 @@ export class WasmModuleValidator extends Transform {
   private sizeBytes: number[] = [];
   private remaining = 0;
   private keepPayload = false;
-  /** the first format error; reported at the end (see _transform) */
+  /** the first format error; reported at the end (see update) */
   private failure: Error | undefined;
   facts: ModuleFacts | undefined;
 
@@ -42,19 +42,16 @@ export class WasmModuleValidator extends Transform {
   private readonly knownDigest: string | undefined;
 
   constructor(what: string, limit = DEFAULT_MAX_MODULE_BYTES, options: { knownDigest?: string } = {}) {
-    super();
     this.what = what;
     this.limit = limit;
     this.knownDigest = options.knownDigest;
+    if (this.knownDigest === undefined) this.hash = createHash('sha256');
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.size += chunk.length;
-    if (this.size > this.limit) {
-      callback(tooLarge(this.what, this.limit));
-      return;
-    }
-    if (this.knownDigest === undefined) this.hash.update(chunk);
+    if (this.size > this.limit) throw tooLarge(this.what, this.limit);
+    this.hash?.update(chunk);
     // A format error is held until the end rather than raised now: when the bytes were corrupted in
     // transit, the digest check upstream then fails the stream first, and the error says what happened
     // (a digest mismatch), not that the registry holds something that is not Wasm.
@@ -65,7 +62,6 @@ export class WasmModuleValidator extends Transform {
         this.failure = err as Error;
       }
     }
-    callback(null, chunk);
   }
 
   private parse(chunk: Buffer): void {
@@ -124,33 +120,38 @@ export class WasmModuleValidator extends Transform {
     }
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (this.failure) {
-      callback(this.failure);
-      return;
-    }
-    if (this.state === 'header') {
-      callback(this.size === 0 ? invalid(this.what, 'it is empty') : notWasm(this.what, this.header));
-      return;
-    }
-    if (this.state !== 'id') {
-      callback(invalid(this.what, 'it ends in the middle of a section (truncated)'));
-      return;
-    }
+  end(): void {
+    if (this.failure) throw this.failure;
+    if (this.state === 'header')
+      throw this.size === 0 ? invalid(this.what, 'it is empty') : notWasm(this.what, this.header);
+    if (this.state !== 'id') throw invalid(this.what, 'it ends in the middle of a section (truncated)');
     let module: WebAssembly.Module;
     try {
       module = new WebAssembly.Module(Buffer.concat(this.kept));
     } catch (err) {
-      callback(invalid(this.what, (err as Error).message.replace(/^WebAssembly\.Module\(\): /, '')));
-      return;
+      throw invalid(this.what, (err as Error).message.replace(/^WebAssembly\.Module\(\): /, ''));
     }
     this.facts = {
       size: this.size,
-      digest: this.knownDigest ?? `sha256:${this.hash.digest('hex')}`,
+      digest: this.knownDigest ?? `sha256:${(this.hash as Hash).digest('hex')}`,
       exports: WebAssembly.Module.exports(module).map((e) => e.name),
       imports: WebAssembly.Module.imports(module).map((e) => `${e.module}.${e.name}`),
     };
-    callback();
+  }
+}
+
+/** WasmModuleChecker as a pass-through stream, for content that has no VerifyingStream to observe. */
+export class WasmModuleValidator extends ObservingStream {
+  private readonly checker: WasmModuleChecker;
+
+  constructor(what: string, limit = DEFAULT_MAX_MODULE_BYTES, options: { knownDigest?: string } = {}) {
+    const checker = new WasmModuleChecker(what, limit, options);
+    super(checker);
+    this.checker = checker;
+  }
+
+  get facts(): ModuleFacts | undefined {
+    return this.checker.facts;
   }
 }
 

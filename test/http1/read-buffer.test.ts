@@ -34,5 +34,35 @@ it('hands out a large read as a view (a new buffer follows) and copies a small o
   expect(big.next).not.toBe(first);
   const small = socketRead(reads, big.next, Buffer.from('x'));
   expect(small.chunk.buffer).not.toBe(big.next.buffer);
-  expect(small.next.length).toBe(64 * 1024);
+  expect(small.chunk.toString()).toBe('x');
+  expect(small.next).toBe(big.next);
+});
+
+it('carves a slab read by read: views that do not overlap, then a fresh slab when little is left', () => {
+  const reads = new ReadBuffer();
+  // A streaming peer: the first read fills the small buffer, so a 1 MiB slab follows.
+  let holding = socketRead(reads, reads.current, Buffer.alloc(64 * 1024, 0)).next;
+  const slab = holding.buffer;
+  expect(holding.length).toBe(1024 * 1024);
+  const chunks: Buffer[] = [];
+  for (let i = 1; i <= 25; i++) {
+    const read = socketRead(reads, holding, Buffer.alloc(40 * 1024, i));
+    chunks.push(read.chunk);
+    holding = read.next;
+  }
+  // 25 reads of 40 KiB fit in the slab (24 KiB would be left after 25; 64 KiB after 24).
+  expect(chunks.every((c) => c.buffer === slab)).toBe(true);
+  expect(chunks.every((c, i) => c.length === 40 * 1024 && c.every((b) => b === i + 1))).toBe(true);
+  expect(holding.buffer).not.toBe(slab);
+  expect(holding.length).toBe(1024 * 1024);
+});
+
+it('gives back a slab on shrink() even when only its rest is left to hand out', () => {
+  const reads = new ReadBuffer();
+  let holding = socketRead(reads, reads.current, Buffer.alloc(64 * 1024, 0)).next;
+  holding = socketRead(reads, holding, Buffer.alloc(1000 * 1024, 1)).next; // 24 KiB would be left: new slab
+  holding = socketRead(reads, holding, Buffer.alloc(990 * 1024, 2)).next; // 34 KiB left: handed out
+  expect(holding.length).toBe(34 * 1024);
+  reads.shrink();
+  expect(reads.current.buffer.byteLength).toBe(64 * 1024);
 });
