@@ -12,7 +12,11 @@ const SMALL_READ = 64 * 1024;
 const LARGE_READ = 1024 * 1024;
 /** Reads smaller than this are copied out, so a request head never pins a slab while it is parsed. */
 const COPY_BELOW = 16 * 1024;
-/** The rest of a slab is handed out for the next read while at least this much is left. */
+/**
+ * The rest of a slab is handed out for the next read while it holds at least this much and two more
+ * reads the size of the last: a peer fast enough to fill large reads gets a fresh slab each time, not
+ * ever smaller tails (more reads for the same bytes).
+ */
 const MIN_REST = 32 * 1024;
 
 export class ReadBuffer {
@@ -25,8 +29,9 @@ export class ReadBuffer {
 
   /**
    * The `n` bytes just read into `read`: copied out when they are few (`read` is handed out again),
-   * else a view of `read`, and the rest of `read` is handed out next. A read of half a small buffer or
-   * more means a streaming peer: fresh slabs are then large ones, until shrink().
+   * else a view of `read`, and the rest of `read` is handed out next while enough of it is left (see
+   * MIN_REST). A fresh slab is a large one after a read of half a small buffer or more (a streaming
+   * peer), a small one otherwise.
    */
   take(n: number, read: Buffer): Buffer {
     // (`current` differs from `read` when shrink() replaced it meanwhile: it was never handed out.)
@@ -41,7 +46,9 @@ export class ReadBuffer {
     if (!shrunk) {
       const rest = read.subarray(n);
       this.current =
-        rest.length >= MIN_REST ? rest : Buffer.allocUnsafe(n >= SMALL_READ / 2 ? LARGE_READ : SMALL_READ);
+        rest.length >= Math.max(MIN_REST, 2 * n)
+          ? rest
+          : Buffer.allocUnsafe(n >= SMALL_READ / 2 ? LARGE_READ : SMALL_READ);
     }
     return chunk;
   }

@@ -45,24 +45,32 @@ it('carves a slab read by read: views that do not overlap, then a fresh slab whe
   const slab = holding.buffer;
   expect(holding.length).toBe(1024 * 1024);
   const chunks: Buffer[] = [];
-  for (let i = 1; i <= 25; i++) {
+  for (let i = 1; i <= 24; i++) {
     const read = socketRead(reads, holding, Buffer.alloc(40 * 1024, i));
     chunks.push(read.chunk);
     holding = read.next;
   }
-  // 25 reads of 40 KiB fit in the slab (24 KiB would be left after 25; 64 KiB after 24).
+  // The slab holds 24 reads of 40 KiB: 64 KiB is then left, less than two more reads, so a fresh slab.
   expect(chunks.every((c) => c.buffer === slab)).toBe(true);
   expect(chunks.every((c, i) => c.length === 40 * 1024 && c.every((b) => b === i + 1))).toBe(true);
   expect(holding.buffer).not.toBe(slab);
   expect(holding.length).toBe(1024 * 1024);
 });
 
+it('hands a fast peer a fresh slab, not the tail of one (fewer, larger reads)', () => {
+  const reads = new ReadBuffer();
+  let holding = socketRead(reads, reads.current, Buffer.alloc(64 * 1024, 0)).next;
+  const first = holding.buffer;
+  holding = socketRead(reads, holding, Buffer.alloc(600 * 1024, 1)).next; // 424 KiB left: not two more
+  expect(holding.buffer).not.toBe(first);
+  expect(holding.length).toBe(1024 * 1024);
+});
+
 it('gives back a slab on shrink() even when only its rest is left to hand out', () => {
   const reads = new ReadBuffer();
   let holding = socketRead(reads, reads.current, Buffer.alloc(64 * 1024, 0)).next;
-  holding = socketRead(reads, holding, Buffer.alloc(1000 * 1024, 1)).next; // 24 KiB would be left: new slab
-  holding = socketRead(reads, holding, Buffer.alloc(990 * 1024, 2)).next; // 34 KiB left: handed out
-  expect(holding.length).toBe(34 * 1024);
+  holding = socketRead(reads, holding, Buffer.alloc(40 * 1024, 1)).next;
+  expect(holding.length).toBe(984 * 1024); // the rest of the slab
   reads.shrink();
   expect(reads.current.buffer.byteLength).toBe(64 * 1024);
 });
