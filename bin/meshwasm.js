@@ -3,10 +3,20 @@
 // node:fs comes from process.getBuiltinModule (Node >= 20.16) where it exists: `import ... from
 // 'node:fs'` builds its ESM facade, which loads Node's stream modules (~3 ms of every start).
 const { existsSync } = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
+// What `meshwasm agent` loads of Node's own modules (node:net's listen loads cluster, child_process
+// and dgram); see below.
+const AGENT_BUILTINS = [
+  ...['stream', 'stream/promises', 'fs/promises', 'os', 'crypto', 'net', 'dns', 'vm', 'module'],
+  ...['diagnostics_channel', 'cluster', 'child_process', 'dgram'],
+].map((name) => `node:${name}`);
 // The node agent runs without V8's optimizing compilers (see withoutOptimizingCompilers in
 // src/memory.ts); set here, before anything is loaded, no function gets optimized first, so the
 // compiler's code is never paged in.
 if (process.argv[2] === 'agent' && !process.argv.includes('--help')) {
+  // Node compiles its own modules from a code cache that V8 accepts only under the flags it was made
+  // with: once the flags below change, every built-in module loaded later is compiled from source
+  // (the agent's ~15 took ~30 ms instead of ~10). So the ones the agent loads are loaded first.
+  for (const name of AGENT_BUILTINS) process.getBuiltinModule?.(name);
   const v8 = process.getBuiltinModule?.('node:v8');
   for (const flag of ['--no-turbofan', '--no-maglev']) {
     try {
