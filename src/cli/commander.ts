@@ -5,9 +5,9 @@
  * commander's classes from here; `import type` from 'commander' is free (erased).
  *
  * commander also requires node:child_process as it loads, for executable subcommands, which meshwasm
- * never defines; that one require loads net, dgram and their kin: 8 of the 10 ms commander took to load
- * here. So while commander loads, its require of child_process gets a stand-in that loads the real
- * module on first use (never, in meshwasm).
+ * never defines; loading it (and dgram with it) took ~5 ms here, in every command. So while commander
+ * loads, its require of child_process gets a stand-in that loads the real module on first use (never,
+ * in meshwasm: the agent's server loads it through node:net's listen, and credential helpers import it).
  */
 import { createRequire } from 'node:module';
 import type * as commander from 'commander';
