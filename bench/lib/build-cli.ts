@@ -33,6 +33,10 @@ export function buildCli(): string {
   // Under node_modules the project's package.json no longer applies: without a "type" here, Node 20
   // falls back to detecting ES module syntax file by file, which is not how the package runs.
   writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+  // The agent runs from the bundle, as it ships (scripts/bundle-cli.mjs).
+  execFileSync(process.execPath, [join(root, 'scripts', 'bundle-cli.mjs'), join(out, 'dist')], {
+    stdio: 'pipe',
+  });
   mkdirSync(join(out, 'bin'), { recursive: true });
   copyFileSync(join(root, 'bin', 'meshwasm.js'), join(out, 'bin', 'meshwasm.js'));
   return join(out, 'bin', 'meshwasm.js');
