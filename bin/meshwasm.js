@@ -2,7 +2,7 @@
 // Runs the built CLI when dist/ exists, else the TypeScript sources through tsx (development checkouts).
 // node:fs comes from process.getBuiltinModule (Node >= 20.16) where it exists: `import ... from
 // 'node:fs'` builds its ESM facade, which loads Node's stream modules (~3 ms of every start).
-const { existsSync } = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
+const { existsSync, statSync } = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
 // What `meshwasm agent` loads of Node's own modules (node:net's listen loads cluster, child_process
 // and dgram); see below.
 const AGENT_BUILTINS = [
@@ -29,10 +29,12 @@ if (process.argv[2] === 'agent' && !process.argv.includes('--help')) {
 
 // The agent runs from the bundle (scripts/bundle-cli.mjs) where it was built: it loads ~60 of the
 // project's files, which as ~30 chunks start with ~35 ms less CPU. The other verbs load few files and
-// gained nothing (`pull --help` was ~5 ms slower), so they run tsc's output, or else the sources.
+// gained nothing (`pull --help` was ~5 ms slower), so they run tsc's output, or else the sources. A
+// bundle older than tsc's output (tsc run alone after a change) is not used.
 const bundled = new URL('../dist/bundle/main.js', import.meta.url);
 const built = new URL('../dist/cli/main.js', import.meta.url);
-if (process.argv[2] === 'agent' && existsSync(bundled)) {
+const mtime = (url) => statSync(url, { throwIfNoEntry: false })?.mtimeMs ?? -1;
+if (process.argv[2] === 'agent' && mtime(bundled) >= mtime(built)) {
   await import(bundled.href);
 } else if (existsSync(built)) {
   await import(built.href);
