@@ -1,8 +1,8 @@
 /**
  * The chunked transfer coding (RFC 9112 section 7.1): writing it (writeChunk, lastChunk), and a
  * decoder that works on whatever pieces the socket hands over: a size line, a CRLF or the trailer
- * section may be split across reads. Chunk data
- * is returned as views of the input (never copied); extensions are ignored, as every proxy does.
+ * section may be split across reads. Chunk data is returned as views of the input (never copied);
+ * extensions are ignored, as every proxy does.
  */
 import type { Socket } from 'node:net';
 import { MalformedResponse, parseFields } from './head.js';
