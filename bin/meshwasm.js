@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-// Runs the built CLI when dist/ exists (the agent from dist/bundle), else the TypeScript sources through
-// tsx (development checkouts).
-// node:fs comes from process.getBuiltinModule (Node >= 20.16) where it exists: `import ... from
-// 'node:fs'` builds its ESM facade, which loads Node's stream modules (~3 ms of every start).
-const { existsSync, statSync } = process.getBuiltinModule?.('node:fs') ?? (await import('node:fs'));
+// The CLI's entry. CommonJS (bin/package.json): an ES module entry makes Node set up its ES module
+// loader first, ~3 ms of every command. It runs, from what the build left (scripts/bundle-cli.mjs):
+// - `meshwasm agent`: the agent's bundle, dist/bundle/main.js (ES modules, code split);
+// - every other command: dist/bundle/cli.cjs, the command tree as one CommonJS file;
+// - where that bundle is missing or older than tsc's output (tsc run alone after a change):
+//   dist/cli/main.js, and in a checkout without dist/, the TypeScript sources through tsx.
+'use strict';
+const { statSync } = require('node:fs');
+const { join } = require('node:path');
+
 const agent = process.argv[2] === 'agent';
 // What `meshwasm agent` loads of Node's own modules (node:net's listen loads cluster, child_process
 // and dgram); see below.
@@ -18,31 +23,43 @@ if (agent && !process.argv.includes('--help')) {
   // Node compiles its own modules from a code cache that V8 accepts only under the flags it was made
   // with: once the flags below change, every built-in module loaded later is compiled from source
   // (the agent's ~15 took ~30 ms instead of ~10). So the ones the agent loads are loaded first.
-  for (const name of AGENT_BUILTINS) process.getBuiltinModule?.(name);
-  const v8 = process.getBuiltinModule?.('node:v8');
+  for (const name of AGENT_BUILTINS) require(name);
+  const v8 = require('node:v8');
   for (const flag of ['--no-turbofan', '--no-maglev']) {
     try {
-      v8?.setFlagsFromString(flag);
+      v8.setFlagsFromString(flag);
     } catch {
       // a V8 without that compiler
     }
   }
 }
 
-// The agent runs from the bundle (scripts/bundle-cli.mjs) where it was built: it loads ~60 of the
-// project's files, which as ~30 chunks start with ~35 ms less CPU. The other verbs load few files and
-// gained nothing (`pull --help` was ~5 ms slower), so they run tsc's output, or else the sources. A
-// bundle older than tsc's output (tsc run alone after a change) is not used.
-const bundled = new URL('../dist/bundle/main.js', import.meta.url);
-const built = new URL('../dist/cli/main.js', import.meta.url);
-const mtime = (url) => statSync(url, { throwIfNoEntry: false })?.mtimeMs;
-const bundleTime = agent ? mtime(bundled) : undefined;
-if (bundleTime !== undefined && bundleTime >= (mtime(built) ?? 0)) {
-  await import(bundled.href);
-} else if (existsSync(built)) {
-  await import(built.href);
+const dist = join(__dirname, '..', 'dist');
+const built = join(dist, 'cli', 'main.js');
+const bundle = join(dist, 'bundle', agent ? 'main.js' : 'cli.cjs');
+const mtime = (path) => statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+const bundleTime = mtime(bundle);
+const builtTime = mtime(built);
+if (bundleTime !== undefined && bundleTime >= (builtTime ?? 0)) {
+  if (agent) importFile(bundle);
+  else require(bundle);
+} else if (builtTime !== undefined) {
+  importFile(built);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  import('tsx/esm/api')
+    .then(({ register }) => {
+      register();
+      return importFile(join(__dirname, '..', 'src', 'cli', 'main.ts'));
+    })
+    .catch(fail);
+}
+
+function importFile(path) {
+  return import(require('node:url').pathToFileURL(path).href).catch(fail);
+}
+
+/** A module that cannot be loaded at all (a broken build): said the way Node says it, with status 1. */
+function fail(err) {
+  process.exitCode = 1;
+  console.error(err);
 }

@@ -24,12 +24,27 @@ export type ErrorCode =
   | 'RUNTIME' // proxy-wasm host
   | 'INTERNAL';
 
+/**
+ * What makes an error a MeshwasmError to `instanceof`: a registered symbol, not the copy of this class
+ * that made it. The CLI's command tree runs from a bundle with a copy of this module of its own
+ * (scripts/bundle-cli.mjs), while what a verb loads when it runs uses dist/'s, and an error from either
+ * side must keep its exit status and hint.
+ */
+const BRAND = Symbol.for('meshwasm.MeshwasmError');
+
 export class MeshwasmError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
 
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass (KubeApiError) is tested the ordinary way, through its prototype chain.
+    if (this !== MeshwasmError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && BRAND in value;
+  }
+
   constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    Object.defineProperty(this, BRAND, { value: true });
     this.name = 'MeshwasmError';
     this.code = code;
     this.hint = options.hint;

@@ -38,6 +38,8 @@ export function buildCli(): string {
     stdio: 'pipe',
   });
   mkdirSync(join(out, 'bin'), { recursive: true });
-  copyFileSync(join(root, 'bin', 'meshwasm.js'), join(out, 'bin', 'meshwasm.js'));
+  // bin/package.json makes the entry CommonJS.
+  for (const file of ['meshwasm.js', 'package.json'])
+    copyFileSync(join(root, 'bin', file), join(out, 'bin', file));
   return join(out, 'bin', 'meshwasm.js');
 }

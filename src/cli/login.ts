@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { MeshwasmError } from '../errors.js';
-import { parseReference } from '../oci/reference.js';
 import { addOutputOption, emit, type TransportFlags } from './oci-options.js';
 
 interface LoginFlags extends TransportFlags {
@@ -32,7 +31,7 @@ export function register(program: Command): void {
     );
   addOutputOption(login);
   login.action(async (registryArg: string, flags: LoginFlags) => {
-    const registry = registryHost(registryArg);
+    const registry = await registryHost(registryArg);
     if (!flags.username)
       throw new MeshwasmError('USAGE', 'login needs --username', {
         hint: `meshwasm login ${registry} -u USER --password-stdin`,
@@ -91,7 +90,7 @@ export function register(program: Command): void {
     );
   addOutputOption(logout);
   logout.action(async (registryArg: string, flags: { registryConfig?: string; output: string }) => {
-    const registry = registryHost(registryArg);
+    const registry = await registryHost(registryArg);
     const { DockerConfig, defaultDockerConfigPath } = await import('../oci/credentials.js');
     const path = defaultDockerConfigPath(flags.registryConfig);
     const config = await DockerConfig.load(path, (m) => process.stderr.write(`Warning: ${m}\n`));
@@ -102,10 +101,15 @@ export function register(program: Command): void {
   });
 }
 
-/** Accepts "host:port", "https://host", or "host/anything" and keeps the registry host. */
-function registryHost(input: string): string {
+/**
+ * Accepts "host:port", "https://host", or "host/anything" and keeps the registry host. The reference
+ * parser is loaded here, in the action, so that the command tree (built by every invocation) does not
+ * load it and the digest code it imports (see program.ts).
+ */
+async function registryHost(input: string): Promise<string> {
   const host = input.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
   if (['docker.io', 'index.docker.io', 'registry-1.docker.io'].includes(host)) return 'docker.io';
+  const { parseReference } = await import('../oci/reference.js');
   // Validate through the reference grammar with a dot-free host forced to count as a registry.
   parseReference(`${host.includes('.') || host.includes(':') ? host : `${host}.local`}/probe`);
   return host;

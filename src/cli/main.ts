@@ -2,11 +2,13 @@ import { VERSION } from './version.js';
 
 // `meshwasm --version` alone is answered before anything else loads (commander included): scripts
 // call it to probe for the CLI, and it prints exactly what commander's own --version would.
+// No top-level await: this file is also bundled as CommonJS (scripts/bundle-cli.mjs), and run() catches
+// whatever the command throws.
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   printVersion();
 } else {
-  await run(process.argv);
+  void run(process.argv);
 }
 
 async function run(argv: string[]): Promise<void> {

@@ -9,7 +9,6 @@ import type { Command } from 'commander';
 import { Option } from './commander.js';
 import { MeshwasmError } from '../errors.js';
 import type { RenderedFilterDeployment, ValidFilterDeployment } from '../mesh/index.js';
-import { isManifestDigest } from '../mesh/reference.js';
 import {
   DEFAULT_FILTERS_DIR,
   DEFAULT_MESH_CONFIG,
@@ -180,6 +179,7 @@ export function register(program: Command): void {
     );
   addTransportOptions(command);
   command.action(async (flags: RenderFlags) => {
+    const { isManifestDigest } = await import('../mesh/reference.js');
     if (flags.digest !== undefined && !isManifestDigest(flags.digest)) {
       throw new MeshwasmError('USAGE', `--digest: "${flags.digest}" is not a manifest digest`, {
         hint: 'a digest looks like sha256: followed by 64 lowercase hex digits (see `meshwasm inspect <image>`)',

@@ -81,6 +81,16 @@ describe('CLI start-up: static imports', () => {
     expect(verbFiles).toContain('agent.ts');
   });
 
+  it('the tree reaches, outside src/cli, only modules whose second copy in the bundle is harmless', () => {
+    // dist/bundle/cli.cjs holds a copy of each; what an action loads uses dist/'s. errors.ts keeps its
+    // identity through a brand (test/errors.test.ts); the others hold constants and pure functions.
+    const outside = new Set<string>();
+    for (const file of ['main.ts', 'program.ts', ...verbFiles])
+      for (const reached of walk(cli(file)).files)
+        if (!reached.startsWith(cli(''))) outside.add(relative(root, reached));
+    expect([...outside].sort()).toEqual(['src/agent/duration.ts', 'src/errors.ts', 'src/mesh/types.ts']);
+  });
+
   for (const file of ['program.ts', ...verbFiles]) {
     it(`${file} reaches no package (commander comes through cli/commander.ts) and no heavy module`, () => {
       const { files, packages } = walk(cli(file));
