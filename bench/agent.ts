@@ -10,8 +10,9 @@
  * Then: a warm restart through a counting proxy (time to ready, blob bytes at the wire), start-to-ready
  * with 0 modules, and idle RSS in --images-file mode and in cluster mode (test Kubernetes API server,
  * ConfigMap with the same 50 references); the files-mode figure beside a bare `node` that only waits.
- * MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of another build> cold-syncs that build in every round too,
- * right after this one, and reads its idle RSS in the last round (before/after in one run).
+ * MESHWASM_BENCH_BEFORE_CLI=<bin/meshwasm.js of another build> cold-syncs that build in every round too
+ * (the order of the jobs rotates from round to round), and reads its idle RSS in the last round
+ * (before/after in one run). BENCH_ROUNDS sets the number of rounds (12).
  * The environment is a user's: see lib/node-env.ts.
  *
  *   npx tsx bench/agent.ts     targets: cold sync <= 1.0x oras-go; warm restart 0 blob bytes;
@@ -32,6 +33,7 @@ import { startRegistry } from '../test/support/registry.js';
 import { moduleWithCustomSection } from '../test/support/wasm-fixtures.js';
 import { buildCli } from './lib/build-cli.js';
 import { buildOrasPull } from './lib/build-oras.js';
+import { runRound } from './lib/rounds.js';
 import { median } from './lib/stats.js';
 import { startLikeAUser } from './lib/node-env.js';
 
@@ -40,7 +42,8 @@ const run = promisify(execFile);
 const MODULES = 50;
 const SIZE = 1024 * 1024;
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 4);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// A multiple of 3 and of 4, so each job takes each place in the rotating order equally often.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 /** Idle RSS is read soon after ready, and once V8's memory reducer has acted (10-20 s after allocation stops). */
 const IDLE_SOON_MS = 2000;
 const IDLE_SETTLED_MS = 30_000;
@@ -183,16 +186,15 @@ try {
 
   const agentModules = (dir: string) => readdirSync(dir).filter((f) => /^[0-9a-f]{64}\.wasm$/.test(f)).length;
 
-  // Interleaved rounds, so a slow moment of the machine hits every side alike. Another build
-  // (MESHWASM_BENCH_BEFORE_CLI) syncs in every round too, right after this one, and its idle RSS is read
-  // in the last round: before and after from one run.
+  // Interleaved rounds, so a slow moment of the machine hits every side alike, each job after a pause
+  // and in an order that rotates (lib/rounds.ts: the fixed order this bench had made the same build
+  // ~20% slower as "before" than as "now"). Another build (MESHWASM_BENCH_BEFORE_CLI) syncs in every
+  // round too, and its idle RSS is read in the last round: before and after from one run.
   const beforeCli = process.env.MESHWASM_BENCH_BEFORE_CLI;
   const curlTimes: number[] = [];
   const orasTimes: number[] = [];
   const coldTimes: number[] = [];
   const beforeTimes: number[] = [];
-  const ratios: number[] = [];
-  const beforeRatios: number[] = [];
   let lastDir = '';
   let filesIdle: IdleRss | undefined;
   let beforeIdle: IdleRss | undefined;
@@ -209,20 +211,26 @@ try {
   if (oras) await orasOnce(-1);
   for (let round = 0; round < ROUNDS; round++) {
     const last = round === ROUNDS - 1;
-    curlTimes.push(await curlOnce(round));
-    if (oras) orasTimes.push(await orasOnce(round));
-    lastDir = join(work, `agent-${round}`);
-    const now = await coldSync(cli, lastDir, last);
-    coldTimes.push(now.readyMs);
-    if (oras) ratios.push(now.readyMs / orasTimes[round]!);
-    if (last) filesIdle = now.rss;
-    if (beforeCli) {
-      const before = await coldSync(beforeCli, join(work, `before-${round}`), last);
-      beforeTimes.push(before.readyMs);
-      if (oras) beforeRatios.push(before.readyMs / orasTimes[round]!);
-      if (last) beforeIdle = before.rss;
-    }
+    const jobs: (() => Promise<void>)[] = [
+      async () => void curlTimes.push(await curlOnce(round)),
+      async () => {
+        lastDir = join(work, `agent-${round}`);
+        const now = await coldSync(cli, lastDir, last);
+        coldTimes.push(now.readyMs);
+        if (last) filesIdle = now.rss;
+      },
+    ];
+    if (oras) jobs.push(async () => void orasTimes.push(await orasOnce(round)));
+    if (beforeCli)
+      jobs.push(async () => {
+        const before = await coldSync(beforeCli, join(work, `before-${round}`), last);
+        beforeTimes.push(before.readyMs);
+        if (last) beforeIdle = before.rss;
+      });
+    await runRound(round, jobs);
   }
+  const ratios = oras ? coldTimes.map((t, round) => t / orasTimes[round]!) : [];
+  const beforeRatios = oras ? beforeTimes.map((t, round) => t / orasTimes[round]!) : [];
 
   const bytesBefore = proxy.blobBytes;
   const warm = await spawnAgent(cli, agentArgs(lastDir, proxiedImagesFile));

@@ -6,9 +6,9 @@
  * Prints meshwasm/curl ratios (target: each at most 1.3x), then the peak RSS of pulling a 200 MiB
  * module in a child process (target: under 150 MB, which shows streaming).
  *
- * Run alone: npx tsx bench/oci.ts [rounds]
- * MESHWASM_BENCH_BEFORE_CLI=<another build's bin/meshwasm.js> times that build's pull in the same rounds,
- * right after this one's (before/after from one run: the peer's own time swings by 30% between runs).
+ * Run alone: npx tsx bench/oci.ts [rounds]   (12: a multiple of the 3 or 4 jobs that take turns)
+ * MESHWASM_BENCH_BEFORE_CLI=<another build's bin/meshwasm.js> times that build's pull in the same rounds
+ * (before/after from one run: the peer's own time swings by 30% between runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,15 +19,44 @@ import { OciSession, pullWasmToFile, pushWasm } from '../src/oci/index.js';
 import { startRegistry } from '../test/support/registry.js';
 import { moduleWithCustomSection } from '../test/support/wasm-fixtures.js';
 import { buildCli } from './lib/build-cli.js';
+import { runRound } from './lib/rounds.js';
 import { median, ms, timed } from './lib/stats.js';
 import { startLikeAUser } from './lib/node-env.js';
 
 console.log(startLikeAUser());
-const rounds = Number(process.argv[2] ?? 5);
+const rounds = Number(process.argv[2] ?? 12);
 const work = mkdtempSync(join(tmpdir(), 'meshwasm-bench-oci-'));
 const registry = await startRegistry();
 const session = new OciSession({ plainHttp: true, registryConfig: join(work, 'none.json') });
 const curl = (...args: string[]) => execFileSync('curl', ['-sS', '--fail', ...args], { encoding: 'utf8' });
+
+/** The peer of `meshwasm push`: sha256sum for the digest, then a monolithic upload with curl. */
+function curlPush(modulePath: string, repository: string): void {
+  const digest = `sha256:${execFileSync('sha256sum', [modulePath], { encoding: 'utf8' }).split(' ')[0]}`;
+  const headers = curl(
+    '-X',
+    'POST',
+    '-D',
+    '-',
+    '-o',
+    '/dev/null',
+    `${registry.url}/v2/${repository}/blobs/uploads/`,
+  );
+  const location = /^location:\s*(\S+)/im.exec(headers)?.[1] ?? '';
+  const url = new URL(location, registry.url);
+  url.searchParams.set('digest', digest);
+  curl(
+    '-X',
+    'PUT',
+    '-H',
+    'content-type: application/octet-stream',
+    '--data-binary',
+    `@${modulePath}`,
+    '-o',
+    '/dev/null',
+    url.toString(),
+  );
+}
 
 try {
   const modulePath = join(work, 'module.wasm');
@@ -51,70 +80,57 @@ try {
   };
   let layerDigest = '';
 
+  // Each round pushes, then pulls what it pushed; within each half the jobs take turns at going first,
+  // each after a pause (lib/rounds.ts).
   for (let round = 0; round < rounds; round++) {
     // Fresh module bytes per round would cost more to generate than to send; distinct repositories
     // make every round a real upload (the registry links a known blob, but only after receiving it).
     const { target } = await session.open(`${registry.host}/bench/lib-${round}:v1`);
-    times.libPush.push(
-      await timed(async () => (layerDigest = (await pushWasm(target, 'v1', modulePath)).layer.digest)),
-    );
-    times.push.push(
-      await timed(async () => meshwasm('push', `${registry.host}/bench/push-${round}:v1`, modulePath)),
-    );
-
-    times.curlPush.push(
-      await timed(async () => {
-        const digest = `sha256:${execFileSync('sha256sum', [modulePath], { encoding: 'utf8' }).split(' ')[0]}`;
-        const headers = curl(
-          '-X',
-          'POST',
-          '-D',
-          '-',
-          '-o',
-          '/dev/null',
-          `${registry.url}/v2/bench/curl-${round}/blobs/uploads/`,
-        );
-        const location = /^location:\s*(\S+)/im.exec(headers)?.[1] ?? '';
-        const url = new URL(location, registry.url);
-        url.searchParams.set('digest', digest);
-        curl(
-          '-X',
-          'PUT',
-          '-H',
-          'content-type: application/octet-stream',
-          '--data-binary',
-          `@${modulePath}`,
-          '-o',
-          '/dev/null',
-          url.toString(),
-        );
-      }),
-    );
+    await runRound(round, [
+      async () =>
+        times.libPush.push(
+          await timed(async () => (layerDigest = (await pushWasm(target, 'v1', modulePath)).layer.digest)),
+        ),
+      async () =>
+        times.push.push(
+          await timed(async () => meshwasm('push', `${registry.host}/bench/push-${round}:v1`, modulePath)),
+        ),
+      async () => times.curlPush.push(await timed(async () => curlPush(modulePath, `bench/curl-${round}`))),
+    ]);
 
     const out = join(work, `pulled-${round}.wasm`);
-    times.libPull.push(await timed(() => pullWasmToFile(target, 'v1', out)));
-    rmSync(out);
-    times.pull.push(
-      await timed(async () => meshwasm('pull', `${registry.host}/bench/push-${round}:v1`, '-o', out)),
-    );
-    rmSync(out);
-    if (beforeCli) {
-      times.beforePull.push(
-        await timed(async () =>
-          runCli(beforeCli, ['pull', `${registry.host}/bench/push-${round}:v1`, '-o', out]),
-        ),
-      );
-      rmSync(out);
-    }
-
-    const curlOut = join(work, `curl-${round}.wasm`);
-    times.curlPull.push(
-      await timed(async () => {
-        curl('-o', curlOut, `${registry.url}/v2/bench/push-${round}/blobs/${layerDigest}`);
-        execFileSync('sha256sum', [curlOut]);
-      }),
-    );
-    rmSync(curlOut);
+    const pullJobs = [
+      async () => {
+        times.libPull.push(await timed(() => pullWasmToFile(target, 'v1', out)));
+        rmSync(out);
+      },
+      async () => {
+        times.pull.push(
+          await timed(async () => meshwasm('pull', `${registry.host}/bench/push-${round}:v1`, '-o', out)),
+        );
+        rmSync(out);
+      },
+      async () => {
+        const curlOut = join(work, `curl-${round}.wasm`);
+        times.curlPull.push(
+          await timed(async () => {
+            curl('-o', curlOut, `${registry.url}/v2/bench/push-${round}/blobs/${layerDigest}`);
+            execFileSync('sha256sum', [curlOut]);
+          }),
+        );
+        rmSync(curlOut);
+      },
+    ];
+    if (beforeCli)
+      pullJobs.push(async () => {
+        times.beforePull.push(
+          await timed(async () =>
+            runCli(beforeCli, ['pull', `${registry.host}/bench/push-${round}:v1`, '-o', out]),
+          ),
+        );
+        rmSync(out);
+      });
+    await runRound(round, pullJobs);
   }
 
   const pushRatio = median(times.push) / median(times.curlPush);
@@ -127,7 +143,7 @@ try {
   console.log(
     `  pull: meshwasm ${ms(median(times.pull))}  curl+sha256sum ${ms(median(times.curlPull))}  ratio ${pullRatio.toFixed(2)}x (target <= 1.3x: ${verdict(pullRatio)})`,
   );
-  // The spread, round by round: one slow round on this shared machine moves a median of five.
+  // The spread, round by round: this shared machine has slow moments.
   const perRound = times.pull.map((t, i) => (t / times.curlPull[i]!).toFixed(2)).join(', ');
   console.log(`    pull / peer per round: [${perRound}]`);
   console.log(
