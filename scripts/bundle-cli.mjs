@@ -5,9 +5,12 @@
 // - cli.cjs, the command tree: main.js, program.js, every verb's file and what they import statically,
 //   as one CommonJS file. Every command builds the tree, and Node's ES module loader costs ~1 ms for each
 //   file it resolves, reads and links, plus ~3 ms for an ES module entry: `meshwasm pull --help` took
-//   ~35 ms from ~8 files against ~17 ms for `node -e 0`. What a verb's action loads with `await import()`
-//   stays an import of dist/'s file (the path is rewritten for the bundle's directory), so a verb still
-//   loads only what it uses. Packages stay packages, except commander, which every command loads.
+//   ~35 ms from ~8 files, ~25 ms from this one, against ~18 ms for `node -e 0` (bench/cli.ts). The
+//   bundle holds a second copy of the few modules outside cli/ that the tree imports (errors.ts keeps
+//   its identity through a brand; test/cli/lazy-imports.test.ts lists them). What an `await import()`
+//   in a verb's action loads stays an import of dist/'s file (the path rewritten for the bundle's
+//   directory), so a verb still loads only what it uses. Packages stay packages, except commander,
+//   which every command loads.
 // - main.js and its chunks, the agent: `meshwasm agent` loads ~60 of the project's files; with code
 //   splitting (every `await import()` a chunk of its own, so the agent still loads only what it uses)
 //   it loads ~30, and started with ~35 ms less CPU.
