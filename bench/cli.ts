@@ -57,7 +57,7 @@ for (const [name, xs] of Object.entries(times)) {
 }
 
 // Load cost of each dependency and of dist/'s modules (tsc's output; the CLI's command tree, cli/*.js, runs
-// from dist/bundle/cli.cjs instead: see scripts/bundle-cli.mjs).
+// from dist/bundle/cli/tree.cjs instead: see scripts/bundle-cli.mjs).
 const modules = [
   'node:http',
   'node:https',

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // The CLI's entry. CommonJS (bin/package.json): an ES module entry makes Node set up its ES module
-// loader first, ~3 ms of every command. It runs, from what the build left (scripts/bundle-cli.mjs):
-// - `meshwasm agent`: the agent's bundle, dist/bundle/main.js (ES modules, code split);
-// - every other command: dist/bundle/cli.cjs, the command tree as one CommonJS file;
-// - where that bundle is missing or older than tsc's output (tsc run alone after a change):
-//   dist/cli/main.js, and in a checkout without dist/, the TypeScript sources through tsx.
+// loader first, ~3 ms of every command. It runs what the build left in dist/bundle
+// (scripts/bundle-cli.mjs): the command tree, cli/tree.cjs, whose actions load code-split ES modules
+// beside it. Where that bundle is missing or older than tsc's output (tsc run alone after a change),
+// it runs dist/cli/main.js, and in a checkout without dist/, the TypeScript sources through tsx.
 'use strict';
 const { statSync } = require('node:fs');
 const { join } = require('node:path');
@@ -36,13 +35,12 @@ if (agent && !process.argv.includes('--help')) {
 
 const dist = join(__dirname, '..', 'dist');
 const built = join(dist, 'cli', 'main.js');
-const bundle = join(dist, 'bundle', agent ? 'main.js' : 'cli.cjs');
+const bundle = join(dist, 'bundle', 'cli', 'tree.cjs');
 const mtime = (path) => statSync(path, { throwIfNoEntry: false })?.mtimeMs;
 const bundleTime = mtime(bundle);
 const builtTime = mtime(built);
 if (bundleTime !== undefined && bundleTime >= (builtTime ?? 0)) {
-  if (agent) importFile(bundle);
-  else require(bundle);
+  require(bundle);
 } else if (builtTime !== undefined) {
   importFile(built);
 } else {

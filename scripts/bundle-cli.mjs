@@ -1,19 +1,17 @@
-// `npm run build:bundle`: two bundles of the CLI, made from dist/ into dist/bundle/, which bin/meshwasm.js
-// runs. dist/ stays as tsc writes it, for the library's exports and what the verbs load when they run.
-// Usage: node scripts/bundle-cli.mjs [dist directory]
+// `npm run build:bundle`: the CLI bundled from dist/ into dist/bundle/, which bin/meshwasm.js runs.
+// dist/ stays as tsc writes it, for the library's exports. Usage: node scripts/bundle-cli.mjs [dist]
 //
-// - cli.cjs, the command tree: main.js, program.js, every verb's file and what they import statically,
-//   as one CommonJS file. Every command builds the tree, and Node's ES module loader costs ~1 ms for each
-//   file it resolves, reads and links, plus ~3 ms for an ES module entry: `meshwasm pull --help` took
-//   ~35 ms from ~8 files, ~25 ms from this one, against ~18 ms for `node -e 0` (bench/cli.ts). The
-//   bundle holds a second copy of the few modules outside cli/ that the tree imports (errors.ts keeps
-//   its identity through a brand; test/cli/lazy-imports.test.ts lists them). What an `await import()`
-//   in a verb's action loads stays an import of dist/'s file (the path rewritten for the bundle's
-//   directory), so a verb still loads only what it uses. Packages stay packages, except commander,
-//   which every command loads.
-// - main.js and its chunks, the agent: `meshwasm agent` loads ~60 of the project's files; with code
-//   splitting (every `await import()` a chunk of its own, so the agent still loads only what it uses)
-//   it loads ~30, and started with ~35 ms less CPU.
+// Node's ES module loader costs ~1 ms for each file it resolves, reads and links, plus ~3 ms for an
+// ES module entry, and a command loaded 8 (`pull --help`) to ~60 (`meshwasm agent`) of the project's
+// files. Two builds:
+// - cli/tree.cjs, the command tree every command builds: main.js, program.js, every verb's file and
+//   what they import statically, as one CommonJS file, with commander inlined. `meshwasm pull --help`
+//   took ~35 ms from ~8 files, ~25 ms from this one, against ~18 ms for `node -e 0` (bench/cli.ts).
+//   It holds a second copy of the few modules outside cli/ that the tree imports (errors.ts keeps
+//   its identity through a brand; test/cli/lazy-imports.test.ts lists them).
+// - what the verbs' actions load with `await import()`, as ES modules with code splitting: each such
+//   module is an entry at its own place (dist/bundle/oci/wasm-image.js for dist/oci/wasm-image.js), so
+//   a verb still loads only what it uses, from a few chunks. Packages stay packages.
 import { readFileSync, realpathSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,28 +24,28 @@ export async function bundleCli(distGiven) {
   const dist = realpathSync(distGiven); // esbuild names files by their real paths
   const outdir = join(dist, 'bundle');
   rmSync(outdir, { recursive: true, force: true }); // no chunk of an earlier build is left behind
-  const common = {
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  };
-  await build({
-    ...common,
-    entryPoints: [join(dist, 'cli', 'main.js')],
-    splitting: true,
-    format: 'esm',
-    outdir,
-  });
+  const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
+  // The command tree; it collects what its actions import.
   const tree = new Set(TREE.map((name) => join(dist, 'cli', name)));
+  const actions = new Set();
   await build({
     ...common,
     entryPoints: [join(dist, 'cli', 'main.js')],
     format: 'cjs',
-    outfile: join(outdir, 'cli.cjs'),
-    packages: undefined,
-    plugins: [actionsStayInDist(tree, outdir), packagesButCommanderExternal, commanderInlined(dist)],
+    outfile: join(outdir, 'cli', 'tree.cjs'),
+    plugins: [actionImports(dist, tree, actions), packagesButCommanderExternal, commanderInlined(dist)],
+  });
+  // What the actions import, each where the tree's `import()` looks for it (dist/bundle mirrors dist).
+  await build({
+    ...common,
+    entryPoints: [...actions].sort(),
+    packages: 'external',
+    splitting: true,
+    format: 'esm',
+    outbase: dist,
+    outdir,
+    entryNames: '[dir]/[name]',
+    chunkNames: 'chunks/[name]-[hash]',
   });
 }
 
@@ -83,17 +81,24 @@ function commanderInlined(dist) {
   };
 }
 
-/** An `import()` outside the command tree's files loads dist/'s file, named from the bundle's directory. */
-function actionsStayInDist(tree, outdir) {
+/**
+ * An `import()` in an action stays an `import()`, of the module's place in dist/bundle (which mirrors
+ * dist/, so a specifier written in dist/cli/ is the same one from dist/bundle/cli/), and the module is
+ * collected for the second build.
+ */
+function actionImports(dist, tree, actions) {
+  const outdir = join(dist, 'bundle', 'cli');
   return {
-    name: 'actions-stay-in-dist',
+    name: 'action-imports',
     setup(builder) {
       builder.onResolve({ filter: /^\./ }, (args) => {
         if (args.kind !== 'dynamic-import' || tree.has(args.importer)) return undefined;
-        const target = relative(outdir, resolve(dirname(args.importer), args.path))
+        const target = resolve(dirname(args.importer), args.path);
+        actions.add(target);
+        const path = relative(outdir, join(dist, 'bundle', relative(dist, target)))
           .split('\\')
           .join('/');
-        return { path: target.startsWith('.') ? target : `./${target}`, external: true };
+        return { path: path.startsWith('.') ? path : `./${path}`, external: true };
       });
     },
   };

@@ -27,7 +27,7 @@ export type ErrorCode =
 /**
  * What makes an error a MeshwasmError to `instanceof`: a registered symbol, not the copy of this class
  * that made it. The CLI's command tree runs from a bundle with a copy of this module of its own
- * (scripts/bundle-cli.mjs), while what a verb loads when it runs uses dist/'s, and an error from either
+ * (scripts/bundle-cli.mjs), while what a verb loads when it runs has another, and an error from either
  * side must keep its exit status and hint.
  */
 const BRAND = Symbol.for('meshwasm.MeshwasmError');

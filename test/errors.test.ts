@@ -1,7 +1,7 @@
 /**
  * A MeshwasmError is one to `instanceof` whichever copy of src/errors.ts made it: the CLI's command
- * tree runs from a bundle with its own copy (scripts/bundle-cli.mjs), and what an action loads uses
- * dist/'s. Two copies are made here by loading the module twice.
+ * tree runs from a bundle with its own copy (scripts/bundle-cli.mjs), and what an action loads has
+ * another. Two copies are made here by loading the module twice.
  */
 import { describe, expect, it, vi } from 'vitest';
 

@@ -1,7 +1,7 @@
 /**
- * Every command but the agent runs its command tree from dist/bundle/cli.cjs (scripts/bundle-cli.mjs,
- * `npm run build`), one CommonJS file with commander inlined, while what a verb's action loads stays
- * dist/'s. A process started as users start it must load nothing else before it acts, print what the
+ * Every command runs its command tree from dist/bundle/cli/tree.cjs (scripts/bundle-cli.mjs, `npm run
+ * build`), one CommonJS file with commander inlined, and what a verb's action loads from the code-split
+ * ES modules beside it. A process started as users start it must load nothing else before it acts, print what the
  * unbundled build prints, and keep the exit statuses of errors made on either side. Without a build
  * there is no bundle to check (the sources run through tsx then), and the tests say so by being skipped.
  */
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bundle = join(root, 'dist', 'bundle', 'cli.cjs');
+const bundle = join(root, 'dist', 'bundle', 'cli', 'tree.cjs');
 const bin = join(root, 'bin', 'meshwasm.js');
 
 interface Run {
@@ -44,7 +44,7 @@ describe.skipIf(!existsSync(bundle))('the command tree bundle (built by npm run 
       .filter((line) => line.includes(root))
       .map((line) => line.replace(/^file:\/\//, '').slice(root.length + 1))
       .filter((path) => path !== 'test/support/record-modules.mjs');
-    expect([...new Set(loaded)].sort()).toEqual(['bin/meshwasm.js', 'dist/bundle/cli.cjs']);
+    expect([...new Set(loaded)].sort()).toEqual(['bin/meshwasm.js', 'dist/bundle/cli/tree.cjs']);
     const unbundled = await node([join(root, 'dist', 'cli', 'main.js'), 'pull', '--help']);
     expect(run.stdout).toContain('Usage: meshwasm pull [options] <reference>');
     expect(run.stdout).toBe(unbundled.stdout);
@@ -55,7 +55,7 @@ describe.skipIf(!existsSync(bundle))('the command tree bundle (built by npm run 
     const usage = await node([bin, 'pull', 'localhost:1/x:1', '--max-module-size', 'lots']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--max-module-size');
-    // Not found, from the OCI layout reader that pull's action loads from dist/: status 3, with its hint.
+    // Not found, from the OCI layout reader that pull's action loads: status 3, with its hint.
     const missing = await node([bin, 'pull', '--oci-layout', `${join(work, 'no-layout')}:v1`]);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/^Error: .*\n {2}hint: /);

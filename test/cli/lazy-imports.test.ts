@@ -82,7 +82,7 @@ describe('CLI start-up: static imports', () => {
   });
 
   it('the tree reaches, outside src/cli, only modules whose second copy in the bundle is harmless', () => {
-    // dist/bundle/cli.cjs holds a copy of each; what an action loads uses dist/'s. errors.ts keeps its
+    // dist/bundle/cli/tree.cjs holds a copy of each; what an action loads has its own. errors.ts keeps its
     // identity through a brand (test/errors.test.ts); the others hold constants and pure functions.
     const outside = new Set<string>();
     for (const file of ['main.ts', 'program.ts', ...verbFiles])
