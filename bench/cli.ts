@@ -80,6 +80,10 @@ const modules = [
     'agent/run.js',
     'controller/index.js',
     'sidecar/index.js',
+    // The same modules as the CLI loads them, from the bundle's code-split build.
+    ...['oci/session.js', 'oci/wasm-image.js', 'agent/run.js', 'controller/index.js', 'sidecar/index.js'].map(
+      (m) => `bundle/${m}`,
+    ),
   ].map((m) => pathToFileURL(join(dist, m)).href),
 ];
 const samplesPerModule = 5;
@@ -96,12 +100,12 @@ for (const spec of modules) {
   }
   const name = spec.startsWith('file:') ? `dist/${spec.slice(pathToFileURL(dist).href.length + 1)}` : spec;
   if (samples.length === 0) {
-    console.log(`  ${name.padEnd(26)} not installed`);
+    console.log(`  ${name.padEnd(32)} not installed`);
     continue;
   }
   const msMedian = median(samples.map((s) => s.ms));
   const rss = median(samples.map((s) => s.rssMb));
   console.log(
-    `  ${name.padEnd(26)} ${msMedian.toFixed(0).padStart(5)} ms  +${rss.toFixed(0).padStart(3)} MB RSS`,
+    `  ${name.padEnd(32)} ${msMedian.toFixed(0).padStart(5)} ms  +${rss.toFixed(0).padStart(3)} MB RSS`,
   );
 }
