@@ -17,6 +17,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { buildCli } from './lib/build-cli.js';
+import { runRound } from './lib/rounds.js';
 import { cpuSeconds } from './lib/stats.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +202,7 @@ async function bodies(): Promise<void> {
   const before = beforeCli ? await startSidecar(upstream.url, FILTER_ARGS, beforeCli) : undefined;
   try {
     const rounds = Math.max(1, ROUNDS);
-    const t = largeBodies(
+    const t = await largeBodies(
       {
         direct: { url: upstream.url, pid: upstream.child.pid! },
         proxy: { url: proxy.url, pid: proxy.child.pid! },
@@ -284,11 +285,14 @@ async function main(): Promise<void> {
   if (before) Object.assign(servers, { b0: before.plain, c0: before.filtered });
   try {
     for (const p of Object.values(servers)) wrk(`${p.url}/details/123`, 1, p.child.pid!); // warm-up
-    // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all alike.
+    // Interleaved rounds, medians: the machine is shared, so a burst of other load hits all alike; each
+    // server after a pause and in turns at going first (lib/rounds.ts).
     const runs: Record<string, Load[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [key, p] of Object.entries(servers))
+      const jobs = Object.entries(servers).map(([key, p]) => async () => {
         (runs[key] ??= []).push(wrk(`${p.url}/details/123`, SECONDS, p.child.pid!));
+      });
+      await runRound(round, jobs);
     }
     const pick = (xs: Load[]): Load => ({
       rps: median(xs.map((x) => x.rps).sort((p, q) => p - q)),

@@ -10,6 +10,7 @@
  *   - latency added per chunk of a slow stream (one chunk every 50 ms): arrival times through the sidecar
  *     minus the arrival times of the same chunks from the upstream directly.
  */
+import { runRound } from './rounds.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -164,11 +165,14 @@ export type Throughput = Record<
   { download: number; upload: number; downloadCpu: number; uploadCpu: number }
 >;
 
-/** Interleaved rounds over the targets (label -> base URL and serving pid) of the download and the upload. */
-export function largeBodies(
+/**
+ * Interleaved rounds over the targets (label -> base URL and serving pid) of the download and the
+ * upload, each target after a pause and in turns at going first (lib/rounds.ts).
+ */
+export async function largeBodies(
   targets: Record<string, { url: string; pid: number }>,
   rounds: number,
-): Throughput {
+): Promise<Throughput> {
   const dir = mkdtempSync(join(tmpdir(), 'meshwasm-bench-'));
   try {
     const file = join(dir, 'upload.bin');
@@ -181,7 +185,7 @@ export function largeBodies(
     for (const label of Object.keys(targets))
       times[label] = { download: [], upload: [], downloadCpu: [], uploadCpu: [] };
     for (let i = 0; i < rounds; i++) {
-      for (const [label, { url, pid }] of Object.entries(targets)) {
+      const jobs = Object.entries(targets).map(([label, { url, pid }]) => async () => {
         const t = times[label]!;
         let cpu = cpuSeconds(pid);
         t.download.push(down(url));
@@ -189,7 +193,8 @@ export function largeBodies(
         cpu = cpuSeconds(pid);
         t.upload.push(up(url));
         t.uploadCpu.push(cpuSeconds(pid) - cpu);
-      }
+      });
+      await runRound(i, jobs);
     }
     return Object.fromEntries(
       Object.entries(times).map(([label, t]) => [
